@@ -1,0 +1,156 @@
+"""One experiment: build -> pretrain (or reuse) -> evaluate -> record -> leaderboard.
+
+``launch.py`` composes the config with Hydra and calls ``run_experiment``. Pretraining is keyed by a
+hash of everything that shapes the trained weights (method, the generator and real data it consumes,
+backbone, schedule, seed) and not of the task, so ``task=a`` then ``task=b`` pretrains once.
+A record is written only after the task has finished: a run that fails leaves no partial record.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, config_hash
+from benchmark.augment import make_augment
+from benchmark.backbones import build_backbone
+from benchmark.data import build_dataset
+from benchmark.engine import pretrain
+from benchmark.generators import build_generator
+from benchmark.interfaces import MethodContext, TaskContext
+from benchmark.leaderboard import render_leaderboard
+from benchmark.registry import METHODS, TASKS
+from benchmark.results import describe_device, git_commit, library_versions, record_path, write_record
+
+log = logging.getLogger(__name__)
+REPO_DIR = Path(__file__).resolve().parent.parent
+DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
+ANCHOR_METHODS = ("raw_pixels", "random_init")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name} was asked for but torch sees no CUDA device; use device=cpu or auto")
+    return torch.device(name)
+
+
+def _data_identity(data_cfg: dict) -> dict:
+    return {k: v for k, v in data_cfg.items() if k not in DATA_LOCATION_KEYS}
+
+
+def pretraining_key(cfg: dict, method_cls, uses_generator: bool, uses_real: bool) -> dict:
+    """Everything that shapes the pretrained weights; its hash names the artifact."""
+    return {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
+            "generator": cfg["generator"] if uses_generator else None,
+            "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
+            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}"}
+
+
+def run_experiment(hydra_cfg: DictConfig) -> dict:
+    """Run one (method, task) experiment and return its record; then refresh the preset's leaderboard."""
+    cfg = OmegaConf.to_container(hydra_cfg, resolve=True)
+    record = _run(cfg)
+    path = write_record(Path(cfg["paths"]["results"]), record)
+    log.info("result record: %s", path)
+    if cfg.get("anchors", True) and record["method"] not in ANCHOR_METHODS:
+        for anchor in ANCHOR_METHODS:
+            _ensure_anchor(cfg, anchor)
+    board = render_leaderboard(Path(cfg["paths"]["results"]), Path(cfg["paths"]["leaderboards"]), cfg["preset"])
+    metric = record["metrics"][record["headline"]]
+    log.info("%s on %s: %s = %.2f; leaderboard: %s", record["method"], record["task"], record["headline"], metric, board)
+    print(f"[ganrep] {record['method']} / {record['task']}: {record['headline']} = {metric:.2f} "
+          f"(total {record['timings']['total']:.0f} s); leaderboard written to {board}")
+    return record
+
+
+def _ensure_anchor(cfg: dict, anchor: str) -> None:
+    """Evaluate an anchor on this task unless a record of the same anchor config exists."""
+    anchor_cfg = copy.deepcopy(cfg)
+    anchor_cfg["method"] = {"name": anchor}
+    probe = {"preset": cfg["preset"], "task": cfg["task"]["name"], "method": anchor,
+             "run_hash": config_hash(_run_key(anchor_cfg))}
+    if record_path(Path(cfg["paths"]["results"]), probe).exists():
+        log.info("anchor %s already evaluated on %s", anchor, cfg["task"]["name"])
+        return
+    log.info("evaluating the anchor %s on %s", anchor, cfg["task"]["name"])
+    write_record(Path(cfg["paths"]["results"]), _run(anchor_cfg))
+
+
+def _run_key(cfg: dict) -> dict:
+    method_cls = METHODS.get(cfg["method"]["name"])
+    return {"pretraining": pretraining_key(cfg, method_cls, "generator" in method_cls.consumes,
+                                           "real" in method_cls.consumes),
+            "task": cfg["task"], "eval": cfg["eval"]}
+
+
+def _run(cfg: dict) -> dict:
+    t_start = time.time()
+    timings = {}
+    device = resolve_device(cfg["device"])
+    method_name = cfg["method"]["name"]
+    method_cls = METHODS.get(method_name)
+    method_cfg = method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
+    task_cfg = {k: v for k, v in cfg["task"].items() if k != "name"}
+    task = TASKS.get(cfg["task"]["name"])(task_cfg)
+
+    real_train = build_dataset(cfg["data"], "train")  # fails early, with where it looked, if data is missing
+    generator = None
+    if "generator" in method_cls.consumes:
+        t = time.time()
+        generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
+        timings["gan"] = time.time() - t
+        timings["gan_reused"] = generator.train_seconds == 0.0
+
+    torch.manual_seed(cfg["seed"])
+    backbone = build_backbone(cfg["backbone"], real_train.channels)
+    ctx = MethodContext(backbone=backbone, generator=generator, image_channels=real_train.channels,
+                        image_size=real_train.image_size,
+                        make_augment=lambda **kw: make_augment(real_train.image_size, real_train.channels, **kw))
+    method = method_cls(method_cfg, ctx)
+    key = _run_key(cfg)["pretraining"]
+    pretrain_hash = config_hash(key)
+    train_stats = {}
+    if method_cls.needs_training:
+        out_dir = artifact_dir(cfg["paths"]["artifacts"], "pretrain", method_name, key)
+        weights = out_dir / "method.pt"
+        t = time.time()
+        if weights.exists():
+            method.load_state_dict(torch.load(weights, map_location="cpu"))
+            log.info("reusing pretrained %s from %s", method_name, weights)
+            timings["pretrain_reused"] = True
+            train_stats = json.loads((out_dir / "train_stats.json").read_text())
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
+            log.info("pretraining %s -> %s", method_name, out_dir)
+            train_stats = pretrain(method, generator, real_train, cfg["pretrain"], out_dir, device, cfg["seed"])
+            atomic_torch_save(method.state_dict(), weights)
+            atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
+            (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+            timings["pretrain_reused"] = False
+        timings["pretrain"] = time.time() - t
+
+    t = time.time()
+    task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
+                           eval_cfg=cfg["eval"])
+    metrics = task.run(method.evaluation_backbone(), task_ctx)
+    timings["evaluation"] = time.time() - t
+    timings["total"] = time.time() - t_start
+    return {
+        "method": method_name, "task": cfg["task"]["name"], "preset": cfg["preset"], "seed": cfg["seed"],
+        "headline": task.headline, "higher_is_better": task.higher_is_better, "metrics": metrics,
+        "trained": method_cls.needs_training, "generator": cfg["generator"]["name"] if generator else None,
+        "pretrain_hash": pretrain_hash, "run_hash": config_hash(_run_key(cfg)),
+        "method_conventions": method.describe(), "train_stats": train_stats, "timings": timings,
+        "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(device),
+        "host": platform.node(), "versions": library_versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

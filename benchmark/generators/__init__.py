@@ -1,0 +1,9 @@
+"""Generator adapters, built by name from the ``generator`` config section."""
+from benchmark.generators import small_gan_zoo  # noqa: F401  (registers "small_gan")
+from benchmark.registry import GENERATORS
+
+
+def build_generator(generator_cfg, data_cfg, artifacts_root: str, device):
+    """The frozen generator of the config (trained and cached first where the suite trains it)."""
+    cfg = dict(generator_cfg)
+    return GENERATORS.get(cfg.pop("name"))(cfg, data_cfg=data_cfg, artifacts_root=artifacts_root, device=device)

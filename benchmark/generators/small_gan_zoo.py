@@ -1,0 +1,56 @@
+"""``generator=small_gan``: the built-in GAN, trained by the suite on the ``data`` set and cached.
+
+The artifact (``artifacts/generators/small_gan-<hash>/``) holds the EMA generator, the discriminator
+(kept for the discriminator-feature methods), the training config and a sample grid. Its hash covers
+the GAN config and the data config, so a different recipe or data set trains a new GAN.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+import torchvision
+
+from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text
+from benchmark.data import build_dataset
+from benchmark.generators.train_small_gan import build_networks, train_small_gan
+from benchmark.registry import GENERATORS
+
+log = logging.getLogger(__name__)
+
+
+@GENERATORS.register("small_gan")
+def small_gan(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
+    data_cfg = dict(data_cfg)
+    key = {"generator": cfg, "data": {k: v for k, v in data_cfg.items() if k not in ("root", "cache_dir", "download")}}
+    out_dir = artifact_dir(artifacts_root, "generators", "small_gan", key)
+    weights = out_dir / "gan.pt"
+    dataset = None
+    if weights.exists():
+        log.info("reusing the trained GAN %s", weights)
+        state = torch.load(weights, map_location="cpu")
+        channels, resolution = state["image_channels"], state["resolution"]
+    else:
+        log.info("training the GAN (no artifact at %s)", out_dir)
+        dataset = build_dataset(data_cfg, "train")
+        channels, resolution = dataset.channels, dataset.image_size
+        state = train_small_gan(cfg, dataset, out_dir, device)
+        state.update(image_channels=channels, resolution=resolution, config=key)
+        atomic_torch_save(state, weights)
+        (out_dir / "training_checkpoint.pt").unlink(missing_ok=True)
+        atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
+    G, D = build_networks(cfg, channels, resolution)
+    G.update_w_avg()  # creates the buffer that the state dict fills
+    G.load_state_dict(state["G_ema"])
+    D.load_state_dict(state["D"])
+    G.discriminator = D.eval().requires_grad_(False)
+    G = G.to(device).eval().requires_grad_(False)
+    G.artifact_dir = str(out_dir)
+    G.train_seconds = 0.0 if dataset is None else state["train_seconds"]
+    grid = out_dir / "samples.png"
+    if not grid.exists():
+        with torch.no_grad():
+            images = G.sample(64, rng=torch.Generator(device).manual_seed(0)).images
+        torchvision.utils.save_image(images * 0.5 + 0.5, grid, nrow=8)
+    return G

@@ -1,0 +1,137 @@
+"""The three plugin contracts: Generator, Method, Task.
+
+Images everywhere are float32 in [-1, 1], shape (N, C, H, W), the range GAN generators produce.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Optional
+
+import torch
+from torch import nn
+
+
+# --------------------------------------------------------------------------------------- generators
+@dataclass
+class GeneratorOutput:
+    images: torch.Tensor  # (N, C, H, W) in [-1, 1]
+    features: list[torch.Tensor]  # one map per synthesis block, coarse to fine (b4, b8, ...)
+    w: torch.Tensor  # (N, w_dim) intermediate latent
+    labels: Optional[torch.Tensor] = None  # (N,) class ids for conditional generators
+
+
+class Generator(nn.Module):
+    """A pretrained, frozen image generator that also exposes its intermediate features."""
+
+    name: ClassVar[str]
+    z_dim: int
+    w_dim: int
+    num_classes: int = 0
+    image_channels: int
+    resolution: int
+    feature_names: list[str]
+    feature_shapes: list[tuple[int, int, int]]  # (C, H, W) of each entry of GeneratorOutput.features
+    discriminator: Optional[nn.Module] = None
+
+    def sample(
+        self,
+        n: int,
+        labels: Optional[torch.Tensor] = None,
+        truncation: float = 1.0,
+        rng: Optional[torch.Generator] = None,
+    ) -> GeneratorOutput:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------ methods
+@dataclass
+class Batch:
+    """What the engine hands a method each step; a field is None when the method does not consume it."""
+
+    syn: Optional[GeneratorOutput] = None
+    real: Optional[torch.Tensor] = None  # un-augmented real images; the method augments
+
+
+@dataclass
+class MethodContext:
+    """Everything a method may build its trainable parts from."""
+
+    backbone: nn.Module  # has .feature_dim; forward(images) -> (N, feature_dim)
+    generator: Optional[Generator]
+    image_channels: int
+    image_size: int
+    make_augment: Callable[..., nn.Module]  # make_augment(**overrides) -> batched per-sample augmentation
+
+
+class Method(nn.Module):
+    """A pretraining method plugin.
+
+    Subclasses set ``Config`` (a dataclass of hyperparameters; the Hydra group ``method`` fills it),
+    ``consumes`` (a subset of {"generator", "real"}), build their trainable modules in ``__init__``,
+    and implement ``training_step``. Register with ``@METHODS.register("<name>")``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    consumes: ClassVar[frozenset] = frozenset()
+    needs_training: ClassVar[bool] = True
+
+    def __init__(self, cfg: Any, ctx: MethodContext):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = ctx.backbone
+
+    @classmethod
+    def make_config(cls, values: dict) -> Any:
+        """The config dataclass from a plain dict; unknown keys are an error that names the valid ones."""
+        valid = {f.name for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"method {cls.name!r} has no option(s) {unknown}; valid options: {sorted(valid)}")
+        return cls.Config(**values)
+
+    def split_batch(self, batch_size: int) -> tuple[int, int]:
+        """How many (synthetic, real) samples one step of ``batch_size`` takes."""
+        if self.consumes == {"generator"}:
+            return batch_size, 0
+        if self.consumes == {"real"}:
+            return 0, batch_size
+        if not self.consumes:
+            return 0, 0
+        raise NotImplementedError(f"{type(self).__name__} consumes both sources and must split the batch")
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Losses of one step; ``out["loss"]`` is the one optimised, the others are logged."""
+        raise NotImplementedError
+
+    def evaluation_backbone(self) -> nn.Module:
+        """The network whose features the tasks evaluate (``.feature_dim`` wide)."""
+        return self.backbone
+
+    def describe(self) -> dict[str, Any]:
+        """Conventions a result should record (e.g. which variance convention was used)."""
+        return {}
+
+
+# -------------------------------------------------------------------------------------------- tasks
+@dataclass
+class TaskContext:
+    device: torch.device
+    data_cfg: Any  # the ``data`` config section (where datasets live)
+    cache_dir: str
+    eval_cfg: Any = field(default_factory=dict)  # preset-wide evaluation limits
+
+
+class Task:
+    """An evaluation of a frozen backbone. ``run`` returns metrics; ``headline`` names the leaderboard one."""
+
+    name: ClassVar[str]
+    headline: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+
+    def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
+        raise NotImplementedError

@@ -1,0 +1,114 @@
+"""Leaderboards rendered from result records with pandas: never edit the markdown by hand.
+
+One table per preset (``leaderboards/<preset>.md``, plus a bar chart ``<preset>.png``): a row per
+method (its seeds averaged, spread shown when there are several), a column per task's headline metric.
+The anchor rows (raw pixels, random init) are kept at the bottom, marked as anchors.
+
+    python -m benchmark.leaderboard --results results --out leaderboards --preset embedded
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.artifacts import atomic_write_text
+from benchmark.results import load_records
+
+ANCHORS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
+
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        rows.append({"method": r["method"], "task": r["task"], "seed": r["seed"],
+                     "headline": f"{r['task']} {r['headline']} {'↑' if r['higher_is_better'] else '↓'}",
+                     "value": r["metrics"][r["headline"]], "higher_is_better": r["higher_is_better"],
+                     "pretrain_s": r["timings"].get("pretrain", 0.0) if not r["timings"].get("pretrain_reused") else None,
+                     "steps": r["config"]["pretrain"]["steps"] if r.get("trained") else 0,
+                     "gan": r.get("generator") or "-"})
+    return pd.DataFrame(rows)
+
+
+def _cell(values: pd.Series) -> str:
+    if len(values) == 1:
+        return f"{values.iloc[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
+
+
+def render_markdown(records: list[dict], preset: str) -> str:
+    if not records:
+        return f"# Leaderboard: preset `{preset}`\n\nNo results recorded yet.\n"
+    df = records_frame(records)
+    table = df.pivot_table(index="method", columns="headline", values="value", aggfunc=_cell)
+    first = table.columns[0]
+    means = df[df.headline == first].groupby("method")["value"].mean()
+    higher = bool(df[df.headline == first]["higher_is_better"].iloc[0])
+    order = sorted(table.index, key=lambda m: (m in ANCHORS, -means.get(m, float("-inf")) if higher
+                                                else means.get(m, float("inf"))))
+    table = table.loc[order]
+    info = df.groupby("method").agg(steps=("steps", "max"), gan=("gan", "first"))
+    table.insert(0, "pretraining steps", info.loc[order, "steps"].astype(int))
+    table.insert(1, "generator", info.loc[order, "gan"])
+    table.index = [ANCHORS.get(m, m) for m in table.index]
+    table.index.name = "method"
+    table = table.fillna("–")
+    lines = [
+        f"# Leaderboard: preset `{preset}`",
+        "",
+        f"Generated from {len(records)} result records in `results/{preset}/` by `benchmark/leaderboard.py`; "
+        "do not edit by hand. Values are percentages; several seeds show mean ± sample std.",
+        "",
+        table.to_markdown(disable_numparse=True),
+        "",
+        "Anchors are evaluated by the same task: the flattened pixels, and the same backbone randomly "
+        "initialised and never trained.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = records_frame(records)
+    headlines = sorted(df.headline.unique())
+    fig, axes = plt.subplots(1, len(headlines), figsize=(5 * len(headlines), 0.5 + 0.45 * df.method.nunique()),
+                             squeeze=False)
+    for ax, headline in zip(axes[0], headlines):
+        stats = df[df.headline == headline].groupby("method")["value"].agg(["mean", "std"]).sort_values("mean")
+        colors = ["#999999" if m in ANCHORS else "#1f77b4" for m in stats.index]
+        ax.barh([ANCHORS.get(m, m) for m in stats.index], stats["mean"], xerr=stats["std"].fillna(0), color=colors)
+        low = stats["mean"].min()
+        ax.set_xlim(max(0.0, low - 10), min(100.0, stats["mean"].max() + 3))
+        ax.set_xlabel(headline)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def render_leaderboard(results_dir: Path, out_dir: Path, preset: str) -> Path:
+    records = load_records(results_dir, preset)
+    path = Path(out_dir) / f"{preset}.md"
+    atomic_write_text(path, render_markdown(records, preset))
+    if records:
+        render_plot(records, Path(out_dir) / f"{preset}.png")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--out", default="leaderboards")
+    parser.add_argument("--preset", default="embedded")
+    args = parser.parse_args()
+    print(render_leaderboard(Path(args.results), Path(args.out), args.preset))
+
+
+if __name__ == "__main__":
+    main()

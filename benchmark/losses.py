@@ -1,0 +1,55 @@
+"""Variance-invariance-covariance terms (Bardes, Ponce, LeCun, "VICReg", ICLR 2022), as Squeeze and
+Span (Yang et al., NeurIPS 2022) writes them.
+
+Conventions, for embeddings Z of shape (N, D):
+- invariance / L_RD: mean squared error over all N*D entries (``F.mse_loss`` with mean reduction);
+- L_var(Z) = (1/D) sum_j max(0, 1 - sqrt(Var(z_j) + eps)), Var unbiased (N-1), eps = 1e-4;
+- L_cov(Z) = (1/D) sum_{i != j} C_ij^2 with C the (N-1)-normalised covariance matrix.
+Computed in float32 whatever the autocast dtype: the terms are sums of many small squares.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def invariance_loss(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(z_a.float(), z_b.float())
+
+
+def variance_loss(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    std = torch.sqrt(z.float().var(dim=0) + eps)
+    return F.relu(1.0 - std).mean()
+
+
+def covariance_loss(z: torch.Tensor) -> torch.Tensor:
+    z = z.float()
+    n, d = z.shape
+    z = z - z.mean(dim=0)
+    cov = (z.T @ z) / (n - 1)
+    off_diagonal = cov - torch.diag_embed(torch.diagonal(cov))
+    return off_diagonal.pow(2).sum() / d
+
+
+class VICRegLoss(nn.Module):
+    """lambda * invariance + mu * [var(Z_a) + var(Z_b)] + nu * [cov(Z_a) + cov(Z_b)].
+
+    ``variance_convention``: "sum" adds both views' variance terms, as the Squeeze-and-Span poster and
+    the authors' code do; "halved" averages them, as the official VICReg code does (its ``std_loss`` is
+    each view's term divided by two). The covariance terms are summed in both conventions.
+    """
+
+    def __init__(self, lambda_: float = 25.0, mu: float = 25.0, nu: float = 1.0, variance_convention: str = "sum"):
+        super().__init__()
+        if variance_convention not in ("sum", "halved"):
+            raise ValueError(f"variance_convention must be 'sum' or 'halved', got {variance_convention!r}")
+        self.lambda_, self.mu, self.nu = lambda_, mu, nu
+        self.variance_scale = 1.0 if variance_convention == "sum" else 0.5
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        inv = invariance_loss(z_a, z_b)
+        var = self.variance_scale * (variance_loss(z_a) + variance_loss(z_b))
+        cov = covariance_loss(z_a) + covariance_loss(z_b)
+        return {"loss": self.lambda_ * inv + self.mu * var + self.nu * cov, "invariance": inv, "variance": var,
+                "covariance": cov}

@@ -1,0 +1,2 @@
+"""Built-in evaluation tasks; importing this package registers them."""
+from tasks import linear  # noqa: F401
