@@ -9,10 +9,11 @@ def mlp_projector(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int
     """``hidden_layers`` x [Linear(hidden_dim), BN, ReLU] then Linear(hidden_dim -> out_dim), no final BN.
 
     Squeeze and Span's student projector is hidden_layers=4, hidden_dim=512, out_dim=2048.
+    Linear layers followed by BN carry no bias: BN's shift would cancel it (its gradient is zero).
     """
     layers, dim = [], in_dim
     for _ in range(hidden_layers):
-        layers += [nn.Linear(dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
         dim = hidden_dim
     layers.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*layers)
@@ -30,8 +31,8 @@ class SqueezeModule(nn.Module):
         super().__init__()
         self.per_scale = nn.ModuleList(nn.Linear(c, out_dim) for c in feature_channels)
         self.mlp = nn.Sequential(
-            nn.Linear(out_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True),
-            nn.Linear(out_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True),
+            nn.Linear(out_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True),
+            nn.Linear(out_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True),
             nn.Linear(out_dim, out_dim),
         )
 

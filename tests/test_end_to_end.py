@@ -1,0 +1,86 @@
+"""``launch.py`` end to end at preset=smoke on the real Fashion-MNIST files, the cache hit, bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from benchmark.data import DatasetNotFoundError
+from benchmark.data import fashion_mnist as fm
+from benchmark.experiment import run_experiment
+from conftest import REPO
+
+
+def real_fmnist_or_skip():
+    try:
+        fm.locate(None, "/nonexistent", download=False)
+    except DatasetNotFoundError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have the real Fashion-MNIST files (make data): {e}")
+        pytest.skip(f"real Fashion-MNIST not on this machine: {e}")
+
+
+def launch(tmp_path, *overrides, env=None):
+    paths = [f"paths.artifacts={tmp_path}/artifacts", f"paths.results={tmp_path}/results",
+             f"paths.leaderboards={tmp_path}/leaderboards", f"hydra.run.dir={tmp_path}/runs/${{now:%H-%M-%S-%f}}"]
+    run_env = {k: v for k, v in os.environ.items() if k != "GANREP_DATA"}
+    run_env.update(env or {})
+    result = subprocess.run([sys.executable, "launch.py", *paths, *overrides], cwd=REPO, capture_output=True,
+                            text=True, env=run_env, timeout=600)
+    result.output = result.stdout + result.stderr  # Hydra logs to stdout, tqdm and errors go to stderr
+    return result
+
+
+def test_smoke_run_then_cache_hit(tmp_path):
+    real_fmnist_or_skip()
+    first = launch(tmp_path, "preset=smoke")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "training the GAN" in first.output and "pretraining sqsp" in first.output
+    assert "leaderboard written to" in first.stdout
+
+    records = sorted((tmp_path / "results" / "smoke" / "linear_fmnist").glob("*.json"))
+    by_method = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in records}
+    assert set(by_method) == {"sqsp", "raw_pixels", "random_init"}
+    rec = by_method["sqsp"]
+    assert rec["metrics"]["train_samples"] == 600 and rec["metrics"]["test_samples"] == 300
+    assert 0 <= rec["metrics"]["top1"] <= 100
+    assert rec["config"]["method"]["name"] == "sqsp" and len(rec["pretrain_hash"]) == 12
+    assert rec["git_commit"] and rec["device"].startswith("cpu") and rec["versions"]["torch"]
+    assert {"gan", "pretrain", "evaluation", "total"} <= set(rec["timings"]) and not rec["timings"]["pretrain_reused"]
+    assert rec["method_conventions"]["zg_varcov"] == "poster"
+    board = (tmp_path / "leaderboards" / "smoke.md").read_text()
+    assert "| sqsp" in board and "raw pixels (anchor)" in board and "random-init backbone (anchor)" in board
+    log_files = list((tmp_path / "runs").rglob("launch.log"))
+    assert log_files and "pretraining sqsp" in log_files[0].read_text()
+
+    # same pretraining config, another task setting: the GAN and the backbone are reused, not retrained
+    second = launch(tmp_path, "preset=smoke", "task.max_iter=15")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "reusing the trained GAN" in second.output and "reusing pretrained sqsp" in second.output
+    assert "training the GAN (no artifact" not in second.output
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "results" / "smoke" / "linear_fmnist").glob("sqsp-*.json")]
+    assert len(recs) == 2 and len({r["pretrain_hash"] for r in recs}) == 1
+    assert any(r["timings"]["pretrain_reused"] for r in recs)
+
+
+def test_unknown_method_exits_nonzero_naming_valid_ones(tmp_path):
+    result = launch(tmp_path, "method=nosuchmethod")
+    assert result.returncode != 0
+    assert "nosuchmethod" in result.stderr and "sqsp" in result.stderr and "squeeze" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_dataset_leaves_no_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANREP_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "no-debian")
+    with initialize_config_dir(config_dir=str(REPO / "launch"), version_base="1.3"):
+        cfg = compose("config", overrides=["preset=smoke", f"paths.results={tmp_path}/results",
+                                           f"paths.artifacts={tmp_path}/artifacts", "data.download=false",
+                                           f"paths.data_cache={tmp_path}/cache"])
+    with pytest.raises(DatasetNotFoundError, match="no-debian"):
+        run_experiment(cfg)
+    assert not (tmp_path / "results").exists()

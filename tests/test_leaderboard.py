@@ -1,0 +1,46 @@
+"""Leaderboard rendering from hand-written records."""
+from __future__ import annotations
+
+import json
+
+from benchmark.leaderboard import render_leaderboard
+
+
+def record(method, seed, top1, trained=True):
+    return {"method": method, "task": "linear_fmnist", "preset": "embedded", "seed": seed, "headline": "top1",
+            "higher_is_better": True, "metrics": {"top1": top1}, "trained": trained,
+            "generator": "small_gan" if trained else None, "timings": {"pretrain": 10.0},
+            "config": {"pretrain": {"steps": 400}}, "run_hash": f"{method}{seed}"}
+
+
+def write(results, rec):
+    path = results / rec["preset"] / rec["task"] / f"{rec['method']}-{rec['run_hash']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+
+
+def test_render(tmp_path):
+    results = tmp_path / "results"
+    for rec in (record("sqsp", 0, 86.0), record("sqsp", 1, 88.0), record("squeeze", 0, 84.5),
+                record("raw_pixels", 0, 90.0, trained=False), record("random_init", 0, 80.25, trained=False)):
+        write(results, rec)
+    other = record("sqsp", 0, 11.0)
+    other["preset"] = "smoke"
+    write(results, other)
+
+    path = render_leaderboard(results, tmp_path / "boards", "embedded")
+    text = path.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    names = [r.split("|")[1].strip() for r in rows]
+    # methods by score, then the anchors whatever their score
+    assert names == ["sqsp", "squeeze", "raw pixels (anchor)", "random-init backbone (anchor)"]
+    assert "87.00 ± 1.41 (n=2)" in rows[0]
+    assert "84.50" in rows[1] and "80.25" in rows[3]
+    assert "11.00" not in text  # another preset's record stays out
+    assert "5 result records" in text
+    assert (tmp_path / "boards" / "embedded.png").stat().st_size > 0
+
+
+def test_render_empty(tmp_path):
+    text = render_leaderboard(tmp_path / "none", tmp_path / "boards", "embedded").read_text()
+    assert "No results recorded yet" in text
