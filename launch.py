@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from benchmark.data.errors import DatasetNotFoundError
 from benchmark.experiment import run_experiment
+from benchmark.plugin_configs import register_plugin_configs
 from benchmark.registry import UnknownPluginError
 
 log = logging.getLogger("launch")
@@ -31,4 +32,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_plugin_configs()
     main()

@@ -8,10 +8,12 @@ is refitted on the whole train split and scored once on the test split.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from benchmark.data import build_dataset
 from benchmark.features import extract_features
@@ -48,8 +50,10 @@ class LinearClassification(Task):
         data_cfg = {**dict(ctx.data_cfg), "name": cfg.dataset}
         train = build_dataset(data_cfg, "train").subset(ctx.eval_cfg.get("max_train_samples"), cfg.seed)
         test = build_dataset(data_cfg, "test").subset(ctx.eval_cfg.get("max_test_samples"), cfg.seed)
+        t0 = time.time()
         x_train, y_train = extract_features(backbone, train, ctx.device, cfg.batch_size, "train features")
         x_test, y_test = extract_features(backbone, test, ctx.device, cfg.batch_size, "test features")
+        t_features = time.time() - t0
         mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
         x_train, y_train, x_test, y_test = (t.to(ctx.device) for t in (x_train, y_train, x_test, y_test))
@@ -60,15 +64,15 @@ class LinearClassification(Task):
         val_idx, fit_idx = order[:n_val], order[n_val:]
         grid = sorted(np.logspace(*cfg.wd_grid[:2], int(cfg.wd_grid[2])).tolist(), reverse=True)
         best_wd, best_val, weights = None, -1.0, None
-        for wd in grid:
+        for wd in tqdm(grid, desc="weight-decay sweep", leave=False):
             weights = fit_logistic(x_train[fit_idx], y_train[fit_idx], num_classes, wd, cfg.max_iter, init=weights)
             val_acc = accuracy(predict(x_train[val_idx], weights), y_train[val_idx])
             if val_acc > best_val:
                 best_wd, best_val = wd, val_acc
         weights = fit_logistic(x_train, y_train, num_classes, best_wd, cfg.max_iter)
         top1 = accuracy(predict(x_test, weights), y_test)
-        log.info("linear %s: top-1 %.2f (wd %.2g chosen on validation, val top-1 %.2f)", cfg.dataset, top1, best_wd,
-                 best_val)
+        log.info("linear %s: top-1 %.2f (wd %.2g chosen on validation, val top-1 %.2f); features %.0f s, fits %.0f s",
+                 cfg.dataset, top1, best_wd, best_val, t_features, time.time() - t0 - t_features)
         return {"top1": top1, "val_top1": best_val, "weight_decay": best_wd, "feature_dim": float(x_train.shape[1]),
                 "train_samples": float(len(x_train)), "test_samples": float(len(x_test))}
 
