@@ -60,35 +60,35 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         start = state["step"]
         log.info("resuming pretraining at step %d from %s", start, ckpt)
     real_batches = real_dataset.batches(n_real, data_rng) if n_real else None
-    metrics_file = open(out_dir / "metrics.jsonl", "a")
     t0 = time.time()
-    bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start, total=cfg["steps"],
-               mininterval=2)
-    for step in bar:
-        lr = lr_at(step, cfg["steps"], peak_lr, cfg["warmup_steps"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.no_grad():
-            syn = generator.sample(n_syn, rng=sample_rng) if n_syn else None
-        real = next(real_batches).to(device, non_blocking=True) if n_real else None
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out = method.training_step(Batch(syn=syn, real=real))
-        loss = out["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{method.name}: loss is {loss.item()} at step {step}; "
-                                     f"terms: { {k: v.item() for k, v in out.items()} }")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % cfg["log_every"] == 0 or step + 1 == cfg["steps"]:
-            values = {k: round(v.item(), 5) for k, v in out.items()}
-            bar.set_postfix(loss=f"{values['loss']:.3f}")
-            metrics_file.write(json.dumps({"step": step, "lr": lr, **values}) + "\n")
-            metrics_file.flush()
-        if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < cfg["steps"]:
-            atomic_torch_save({"method": method.state_dict(), "optimizer": optimizer.state_dict(),
-                               "data_rng": data_rng.get_state(), "sample_rng": sample_rng.get_state(),
-                               "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt)
-    metrics_file.close()
-    final = {k: v.item() for k, v in out.items()} if cfg["steps"] > start else {}
+    out = {}
+    with open(out_dir / "metrics.jsonl", "a") as metrics_file:
+        bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start, total=cfg["steps"],
+                   mininterval=2)
+        for step in bar:
+            lr = lr_at(step, cfg["steps"], peak_lr, cfg["warmup_steps"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.no_grad():
+                syn = generator.sample(n_syn, rng=sample_rng) if n_syn else None
+            real = next(real_batches).to(device, non_blocking=True) if n_real else None
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = method.training_step(Batch(syn=syn, real=real))
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{method.name}: loss is {loss.item()} at step {step}; "
+                                         f"terms: { {k: v.item() for k, v in out.items()} }")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step % cfg["log_every"] == 0 or step + 1 == cfg["steps"]:
+                values = {k: round(v.item(), 5) for k, v in out.items()}
+                bar.set_postfix(loss=f"{values['loss']:.3f}")
+                metrics_file.write(json.dumps({"step": step, "lr": lr, **values}) + "\n")
+                metrics_file.flush()
+            if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < cfg["steps"]:
+                atomic_torch_save({"method": method.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "data_rng": data_rng.get_state(), "sample_rng": sample_rng.get_state(),
+                                   "torch_rng": torch.get_rng_state(), "step": step + 1}, ckpt)
+    final = {k: v.item() for k, v in out.items()}
     return {"seconds": time.time() - t0, "steps": cfg["steps"], "resumed_from": start, "final_losses": final}

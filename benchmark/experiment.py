@@ -51,7 +51,8 @@ def pretraining_key(cfg: dict, method_cls, uses_generator: bool, uses_real: bool
     return {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
             "generator": cfg["generator"] if uses_generator else None,
             "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
-            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}"}
+            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
+            "method_version": method_cls.version}
 
 
 def run_experiment(hydra_cfg: DictConfig) -> dict:
@@ -107,7 +108,7 @@ def _run(cfg: dict) -> dict:
         t = time.time()
         generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
         timings["gan"] = time.time() - t
-        timings["gan_reused"] = generator.train_seconds == 0.0
+        timings["gan_reused"] = generator.reused
 
     torch.manual_seed(cfg["seed"])
     backbone = build_backbone(cfg["backbone"], real_train.channels)

@@ -76,6 +76,7 @@ class Method(nn.Module):
     Config: ClassVar[type]
     consumes: ClassVar[frozenset] = frozenset()
     needs_training: ClassVar[bool] = True
+    version: ClassVar[int] = 1  # bump when a change to the code changes what training produces
 
     def __init__(self, cfg: Any, ctx: MethodContext):
         super().__init__()

@@ -47,7 +47,7 @@ def small_gan(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
     G.discriminator = D.eval().requires_grad_(False)
     G = G.to(device).eval().requires_grad_(False)
     G.artifact_dir = str(out_dir)
-    G.train_seconds = 0.0 if dataset is None else state["train_seconds"]
+    G.reused = dataset is None
     grid = out_dir / "samples.png"
     if not grid.exists():
         with torch.no_grad():
