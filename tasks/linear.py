@@ -1,9 +1,10 @@
 """Linear evaluation on frozen features: multinomial logistic regression, top-1 on the test split.
 
 Protocol: features of the un-augmented train and test images from the backbone in eval mode,
-standardised with the train statistics; the weight decay is chosen on a seeded hold-out of the train
-split (``val_fraction``) over ``wd_grid`` (warm-started from the strongest decay down), then the model
-is refitted on the whole train split and scored once on the test split.
+standardised with the train statistics (features constant over the train split are dropped); the
+weight decay is chosen on a seeded hold-out of the train split (``val_fraction``) over ``wd_grid``
+(warm-started from the strongest decay down), then the model is refitted on the whole train split
+and scored once on the test split.
 """
 from __future__ import annotations
 
@@ -54,8 +55,11 @@ class LinearClassification(Task):
         x_train, y_train = extract_features(backbone, train, ctx.device, cfg.batch_size, "train features")
         x_test, y_test = extract_features(backbone, test, ctx.device, cfg.batch_size, "test features")
         t_features = time.time() - t0
-        mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+        feature_dim = x_train.shape[1]
+        mean, std = x_train.mean(0), x_train.std(0)
+        varying = std > 1e-6  # constant features (e.g. the zero padding of raw pixels) carry nothing
+        x_train = (x_train[:, varying] - mean[varying]) / std[varying]
+        x_test = (x_test[:, varying] - mean[varying]) / std[varying]
         x_train, y_train, x_test, y_test = (t.to(ctx.device) for t in (x_train, y_train, x_test, y_test))
         num_classes = int(y_train.max()) + 1
 
@@ -73,7 +77,8 @@ class LinearClassification(Task):
         top1 = accuracy(predict(x_test, weights), y_test)
         log.info("linear %s: top-1 %.2f (wd %.2g chosen on validation, val top-1 %.2f); features %.0f s, fits %.0f s",
                  cfg.dataset, top1, best_wd, best_val, t_features, time.time() - t0 - t_features)
-        return {"top1": top1, "val_top1": best_val, "weight_decay": best_wd, "feature_dim": float(x_train.shape[1]),
+        return {"top1": top1, "val_top1": best_val, "weight_decay": best_wd, "feature_dim": float(feature_dim),
+                "varying_features": float(x_train.shape[1]),
                 "train_samples": float(len(x_train)), "test_samples": float(len(x_test))}
 
 
