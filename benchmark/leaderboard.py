@@ -25,7 +25,6 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         rows.append({"method": r["method"], "task": r["task"], "seed": r["seed"],
                      "headline": f"{r['task']} {r['headline']} {'↑' if r['higher_is_better'] else '↓'}",
                      "value": r["metrics"][r["headline"]], "higher_is_better": r["higher_is_better"],
-                     "pretrain_s": r["timings"].get("pretrain", 0.0) if not r["timings"].get("pretrain_reused") else None,
                      "steps": r["config"]["pretrain"]["steps"] if r.get("trained") else 0,
                      "gan": r.get("generator") or "-"})
     return pd.DataFrame(rows)
