@@ -51,11 +51,11 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
     start = 0
     ckpt = out_dir / "checkpoint.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         method.load_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
         data_rng.set_state(state["data_rng"])
-        sample_rng.set_state(state["sample_rng"].to(sample_rng.get_state().device))
+        sample_rng.set_state(state["sample_rng"])
         torch.set_rng_state(state["torch_rng"])
         start = state["step"]
         log.info("resuming pretraining at step %d from %s", start, ckpt)

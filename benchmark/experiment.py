@@ -24,14 +24,14 @@ from benchmark.data import build_dataset
 from benchmark.engine import pretrain
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
-from benchmark.leaderboard import render_leaderboard
+from benchmark.leaderboard import ANCHOR_LABELS, render_leaderboard
 from benchmark.registry import METHODS, TASKS
 from benchmark.results import describe_device, git_commit, library_versions, record_path, write_record
 
 log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
-ANCHOR_METHODS = ("raw_pixels", "random_init")
+ANCHOR_METHODS = tuple(ANCHOR_LABELS)  # methods/anchors.py
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,8 +46,9 @@ def _data_identity(data_cfg: dict) -> dict:
     return {k: v for k, v in data_cfg.items() if k not in DATA_LOCATION_KEYS}
 
 
-def pretraining_key(cfg: dict, method_cls, uses_generator: bool, uses_real: bool) -> dict:
+def pretraining_key(cfg: dict, method_cls) -> dict:
     """Everything that shapes the pretrained weights; its hash names the artifact."""
+    uses_generator, uses_real = "generator" in method_cls.consumes, "real" in method_cls.consumes
     return {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
             "generator": cfg["generator"] if uses_generator else None,
             "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
@@ -87,8 +88,7 @@ def _ensure_anchor(cfg: dict, anchor: str) -> None:
 
 def _run_key(cfg: dict) -> dict:
     method_cls = METHODS.get(cfg["method"]["name"])
-    return {"pretraining": pretraining_key(cfg, method_cls, "generator" in method_cls.consumes,
-                                           "real" in method_cls.consumes),
+    return {"pretraining": pretraining_key(cfg, method_cls),
             "task": cfg["task"], "eval": cfg["eval"]}
 
 

@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from benchmark.data.in_memory import to_float
+
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, dataset, device: torch.device, batch_size: int = 512,
@@ -16,7 +18,7 @@ def extract_features(backbone: nn.Module, dataset, device: torch.device, batch_s
     backbone.to(memory_format=channels_last)  # about a third faster for convolutions, on CPU too
     feats = []
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, mininterval=2, leave=False):
-        images = dataset.images[start:start + batch_size].to(device).float().div_(127.5).sub_(1.0)
+        images = to_float(dataset.images[start:start + batch_size].to(device))
         images = images.contiguous(memory_format=channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             feats.append(backbone(images).float().cpu())

@@ -16,7 +16,7 @@ import pandas as pd
 from benchmark.artifacts import atomic_write_text
 from benchmark.results import load_records
 
-ANCHORS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
+ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
@@ -44,13 +44,13 @@ def render_markdown(records: list[dict], preset: str) -> str:
     first = table.columns[0]
     means = df[df.headline == first].groupby("method")["value"].mean()
     higher = bool(df[df.headline == first]["higher_is_better"].iloc[0])
-    order = sorted(table.index, key=lambda m: (m in ANCHORS, -means.get(m, float("-inf")) if higher
+    order = sorted(table.index, key=lambda m: (m in ANCHOR_LABELS, -means.get(m, float("-inf")) if higher
                                                 else means.get(m, float("inf"))))
     table = table.loc[order]
     info = df.groupby("method").agg(steps=("steps", "max"), gan=("gan", "first"))
     table.insert(0, "pretraining steps", info.loc[order, "steps"].astype(int))
     table.insert(1, "generator", info.loc[order, "gan"])
-    table.index = [ANCHORS.get(m, m) for m in table.index]
+    table.index = [ANCHOR_LABELS.get(m, m) for m in table.index]
     table.index.name = "method"
     table = table.fillna("–")
     lines = [
@@ -80,8 +80,8 @@ def render_plot(records: list[dict], path: Path) -> None:
                              squeeze=False)
     for ax, headline in zip(axes[0], headlines):
         stats = df[df.headline == headline].groupby("method")["value"].agg(["mean", "std"]).sort_values("mean")
-        colors = ["#999999" if m in ANCHORS else "#1f77b4" for m in stats.index]
-        ax.barh([ANCHORS.get(m, m) for m in stats.index], stats["mean"], xerr=stats["std"].fillna(0), color=colors)
+        colors = ["#999999" if m in ANCHOR_LABELS else "#1f77b4" for m in stats.index]
+        ax.barh([ANCHOR_LABELS.get(m, m) for m in stats.index], stats["mean"], xerr=stats["std"].fillna(0), color=colors)
         low = stats["mean"].min()
         ax.set_xlim(max(0.0, low - 10), min(100.0, stats["mean"].max() + 3))
         ax.set_xlabel(headline)

@@ -63,10 +63,6 @@ class Registry:
             raise UnknownPluginError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
         return self._entries[name]
 
-    def __contains__(self, name: str) -> bool:
-        self._load()
-        return name in self._entries
-
 
 METHODS = Registry("method", "ganrep.methods", ["methods"])
 GENERATORS = Registry("generator", "ganrep.generators", ["benchmark.generators"])

@@ -33,5 +33,3 @@ class RandomInit(Method):
     Config = NoOptions
     needs_training = False
 
-
-ANCHORS = ("raw_pixels", "random_init")

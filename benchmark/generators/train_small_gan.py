@@ -40,7 +40,7 @@ def train_small_gan(cfg: dict, dataset, out_dir: Path, device: torch.device) -> 
     start = 0
     ckpt_path = out_dir / "training_checkpoint.pt"
     if ckpt_path.exists():  # an interrupted run picks up where it stopped
-        state = torch.load(ckpt_path, map_location=device)
+        state = torch.load(ckpt_path, map_location="cpu")  # the RNG state must stay on the CPU
         for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             module.load_state_dict(state[key])
         rng.set_state(state["rng"])
