@@ -32,8 +32,8 @@ def lr_at(step: int, total: int, base_lr: float, warmup: int) -> float:
 
 
 def build_optimizer(method: Method, cfg: dict) -> torch.optim.Optimizer:
-    params = [p for p in method.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=cfg["base_lr"] * cfg["batch_size"] / 256, momentum=cfg["momentum"],
+    groups = [{"fixed_lr": False, **group} for group in method.parameter_groups()]
+    return torch.optim.SGD(groups, lr=cfg["base_lr"] * cfg["batch_size"] / 256, momentum=cfg["momentum"],
                            weight_decay=cfg["weight_decay"])
 
 
@@ -68,7 +68,7 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         for step in bar:
             lr = lr_at(step, cfg["steps"], peak_lr, cfg["warmup_steps"])
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = peak_lr if group["fixed_lr"] else lr
             with torch.no_grad():
                 syn = generator.sample(n_syn, rng=sample_rng) if n_syn else None
             real = next(real_batches).to(device, non_blocking=True) if n_real else None

@@ -24,6 +24,7 @@ from benchmark.data import build_dataset
 from benchmark.engine import pretrain
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
+from benchmark.boards import render_board, write_board_entry
 from benchmark.leaderboard import ANCHOR_LABELS, render_leaderboard
 from benchmark.registry import METHODS, TASKS
 from benchmark.results import describe_device, git_commit, library_versions, record_path, write_record
@@ -46,9 +47,14 @@ def _data_identity(data_cfg: dict) -> dict:
     return {k: v for k, v in data_cfg.items() if k not in DATA_LOCATION_KEYS}
 
 
+def method_config(cfg: dict, method_cls):
+    return method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
+
+
 def pretraining_key(cfg: dict, method_cls) -> dict:
     """Everything that shapes the pretrained weights; its hash names the artifact."""
-    uses_generator, uses_real = "generator" in method_cls.consumes, "real" in method_cls.consumes
+    sources = method_cls.consumed_sources(method_config(cfg, method_cls))
+    uses_generator, uses_real = "generator" in sources, "real" in sources
     return {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
             "generator": cfg["generator"] if uses_generator else None,
             "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
@@ -59,13 +65,22 @@ def pretraining_key(cfg: dict, method_cls) -> dict:
 def run_experiment(hydra_cfg: DictConfig) -> dict:
     """Run one (method, task) experiment and return its record; then refresh the preset's leaderboard."""
     cfg = OmegaConf.to_container(hydra_cfg, resolve=True)
-    record = _run(cfg)
-    path = write_record(Path(cfg["paths"]["results"]), record)
-    log.info("result record: %s", path)
+    results = Path(cfg["paths"]["results"])
+    existing = record_path(results, {"preset": cfg["preset"], "task": cfg["task"]["name"],
+                                     "method": cfg["method"]["name"], "run_hash": config_hash(_run_key(cfg))})
+    if cfg.get("skip_existing") and existing.exists():
+        record = json.loads(existing.read_text())
+        log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
+    else:
+        record = _run(cfg)
+        log.info("result record: %s", write_record(results, record))
     if cfg.get("anchors", True) and record["method"] not in ANCHOR_METHODS:
         for anchor in ANCHOR_METHODS:
             _ensure_anchor(cfg, anchor)
-    board = render_leaderboard(Path(cfg["paths"]["results"]), Path(cfg["paths"]["leaderboards"]), cfg["preset"])
+    board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
+    if cfg.get("board"):
+        write_board_entry(results, cfg["preset"], cfg["board"], record)
+        board = render_board(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"], cfg["board"]["name"])
     metric = record["metrics"][record["headline"]]
     log.info("%s on %s: %s = %.2f; leaderboard: %s", record["method"], record["task"], record["headline"], metric, board)
     print(f"[ganrep] {record['method']} / {record['task']}: {record['headline']} = {metric:.2f} "
@@ -98,13 +113,13 @@ def _run(cfg: dict) -> dict:
     device = resolve_device(cfg["device"])
     method_name = cfg["method"]["name"]
     method_cls = METHODS.get(method_name)
-    method_cfg = method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
+    method_cfg = method_config(cfg, method_cls)
     task_cfg = {k: v for k, v in cfg["task"].items() if k != "name"}
     task = TASKS.get(cfg["task"]["name"])(task_cfg)
 
     real_train = build_dataset(cfg["data"], "train")  # fails early, with where it looked, if data is missing
     generator = None
-    if "generator" in method_cls.consumes:
+    if "generator" in method_cls.consumed_sources(method_cfg):
         t = time.time()
         generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
         timings["gan"] = time.time() - t

@@ -32,7 +32,14 @@ class Generator(nn.Module):
     resolution: int
     feature_names: list[str]
     feature_shapes: list[tuple[int, int, int]]  # (C, H, W) of each entry of GeneratorOutput.features
-    discriminator: Optional[nn.Module] = None
+    # The GAN's discriminator where one exists (read it with getattr(generator, "discriminator", None): a
+    # class-level default would shadow the submodule); ``discriminator.features(images)`` returns
+    # (every block's output map, the flat input of the final fc layer).
+    discriminator: nn.Module
+
+    def synthesize(self, w: torch.Tensor) -> GeneratorOutput:
+        """Images and block features from given latents w (differentiable with respect to w)."""
+        raise NotImplementedError
 
     def sample(
         self,
@@ -92,15 +99,26 @@ class Method(nn.Module):
             raise ValueError(f"method {cls.name!r} has no option(s) {unknown}; valid options: {sorted(valid)}")
         return cls.Config(**values)
 
+    @classmethod
+    def consumed_sources(cls, cfg: Any) -> frozenset:
+        """What a run with this config consumes: ``consumes``, unless an option decides (e.g. ``domain``)."""
+        return cls.consumes
+
     def split_batch(self, batch_size: int) -> tuple[int, int]:
         """How many (synthetic, real) samples one step of ``batch_size`` takes."""
-        if self.consumes == {"generator"}:
+        sources = self.consumed_sources(self.cfg)
+        if sources == {"generator"}:
             return batch_size, 0
-        if self.consumes == {"real"}:
+        if sources == {"real"}:
             return 0, batch_size
-        if not self.consumes:
+        if not sources:
             return 0, 0
         raise NotImplementedError(f"{type(self).__name__} consumes both sources and must split the batch")
+
+    def parameter_groups(self) -> list[dict]:
+        """Optimizer parameter groups. A group with ``"fixed_lr": True`` keeps the peak learning rate
+        instead of following the schedule (SimSiam's predictor)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Losses of one step; ``out["loss"]`` is the one optimised, the others are logged."""

@@ -9,6 +9,8 @@ The anchor rows (raw pixels, random init) are kept at the bottom, marked as anch
 from __future__ import annotations
 
 import argparse
+import json
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +21,23 @@ from benchmark.results import load_records
 ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
 
 
+def variant_labels(records: list[dict]) -> list[str]:
+    """A row name per record: the method's name, plus the options that tell its variants apart when
+    records of one method were run with different options (e.g. the ablation's squeeze rows)."""
+    options = [{k: v for k, v in r["config"].get("method", {}).items() if k != "name"} for r in records]
+    by_method = defaultdict(list)
+    for r, opts in zip(records, options):
+        by_method[r["method"]].append(opts)
+    differing = {m: sorted(k for k in set().union(*opts) if len({json.dumps(o.get(k)) for o in opts}) > 1)
+                 for m, opts in by_method.items()}
+    return [r["method"] + (" (" + ", ".join(f"{k}={opts.get(k)}" for k in differing[r["method"]]) + ")"
+                           if differing[r["method"]] else "") for r, opts in zip(records, options)]
+
+
 def records_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
-    for r in records:
-        rows.append({"method": r["method"], "task": r["task"], "seed": r["seed"],
+    for r, label in zip(records, variant_labels(records)):
+        rows.append({"method": label, "task": r["task"], "seed": r["seed"],
                      "headline": f"{r['task']} {r['headline']} {'↑' if r['higher_is_better'] else '↓'}",
                      "value": r["metrics"][r["headline"]], "higher_is_better": r["higher_is_better"],
                      "steps": r["config"]["pretrain"]["steps"] if r.get("trained") else 0,

@@ -16,6 +16,7 @@ import torch
 
 from benchmark.artifacts import atomic_write_text
 
+BOARDS_DIR = "_boards"  # results/<preset>/_boards/<board>/: which record fills which row of a board
 LIBRARIES = ("torch", "torchvision", "kornia", "numpy", "hydra-core", "pandas")
 
 
@@ -59,4 +60,4 @@ def write_record(results_dir: Path, record: dict) -> Path:
 
 def load_records(results_dir: Path, preset: str | None = None) -> list[dict]:
     root = Path(results_dir) / preset if preset else Path(results_dir)
-    return [json.loads(p.read_text()) for p in sorted(root.rglob("*.json"))]
+    return [json.loads(p.read_text()) for p in sorted(root.rglob("*.json")) if BOARDS_DIR not in p.parts]

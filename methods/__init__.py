@@ -1,2 +1,10 @@
-"""Built-in method plugins; importing this package registers them."""
-from methods import anchors, squeeze_and_span  # noqa: F401
+"""Built-in method plugins, one per file; importing this package registers them."""
+from methods import (  # noqa: F401
+    anchors,
+    discriminator_features,
+    latent_encoding,
+    simsiam,
+    squeeze_and_span,
+    vanilla_distillation,
+    vicreg,
+)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from benchmark.leaderboard import render_leaderboard
+from benchmark.leaderboard import render_leaderboard, render_markdown
 
 
 def record(method, seed, top1, trained=True):
@@ -44,3 +44,13 @@ def test_render(tmp_path):
 def test_render_empty(tmp_path):
     text = render_leaderboard(tmp_path / "none", tmp_path / "boards", "embedded").read_text()
     assert "No results recorded yet" in text
+
+
+def test_variants_of_one_method_get_their_own_rows(tmp_path):
+    records = [record("squeeze", 0, 80.0), record("squeeze", 0, 10.0), record("sqsp", 0, 82.0)]
+    records[0]["config"]["method"] = {"name": "squeeze", "mu_var": 25.0, "alpha": 1.0}
+    records[1]["config"]["method"] = {"name": "squeeze", "mu_var": 0.0, "alpha": 1.0}
+    records[1]["run_hash"] = "other"
+    text = render_markdown(records, "embedded")
+    assert "squeeze (mu_var=25.0)" in text and "squeeze (mu_var=0.0)" in text
+    assert "| sqsp " in text  # a method with one variant keeps its plain name

@@ -13,7 +13,17 @@ from benchmark.engine import build_optimizer
 from benchmark.interfaces import Batch, MethodContext
 from benchmark.registry import METHODS
 
-SMOKE_SIZES = {"projector_hidden_dim": 16, "projector_hidden_layers": 2, "embed_dim": 16}
+SMOKE_SIZES = {"projector_hidden_dim": 16, "projector_hidden_layers": 2, "embed_dim": 16, "predictor_hidden_dim": 8}
+# Options that change what a method consumes or builds; every registered method also runs with its defaults.
+VARIANTS = {
+    "latent_encoding": [{"domain": "syn_real"}],
+    "distill": [{"source": "latent"}, {"augment": False}],
+    "sqsp": [{"source": "latent"}, {"zg_varcov": "log_only"}],
+    "simsiam": [{"domain": "syn"}, {"domain": "syn_real"}],
+    "vicreg": [{"domain": "syn"}, {"domain": "syn_real"}, {"variance_convention": "sum"}],
+}
+CASES = [(name, {}) for name in METHODS.names()] + [
+    (name, variant) for name, variants in VARIANTS.items() if name in METHODS.names() for variant in variants]
 
 
 def build(name, small_generator, **overrides):
@@ -33,9 +43,9 @@ def one_batch(method, small_generator, batch_size=16):
     return Batch(syn=syn, real=real)
 
 
-@pytest.mark.parametrize("name", METHODS.names())
-def test_method_step_trains_every_parameter(name, small_generator):
-    method = build(name, small_generator)
+@pytest.mark.parametrize("name,options", CASES, ids=[f"{n}-{o}" if o else n for n, o in CASES])
+def test_method_step_trains_every_parameter(name, options, small_generator):
+    method = build(name, small_generator, **options)
     backbone = method.evaluation_backbone()
     assert backbone(torch.zeros(2, 1, 32, 32)).shape == (2, backbone.feature_dim)
     if not method.needs_training:
@@ -44,6 +54,8 @@ def test_method_step_trains_every_parameter(name, small_generator):
     trainable = {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad}
     assert trainable, f"{name} trains nothing"
     optimizer = build_optimizer(method, {"base_lr": 0.03, "batch_size": 256, "momentum": 0.9, "weight_decay": 0.0})
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in method.parameters() if p.requires_grad}, "parameter groups miss parameters"
     out = method.training_step(one_batch(method, small_generator))
     assert torch.isfinite(out["loss"])
     optimizer.zero_grad()

@@ -47,16 +47,16 @@ class SmallGenerator(Generator):
         self.to_image = nn.Conv2d(ch, image_channels, 3, 1, 1)
         self._b4_channels = channels
 
-    def synthesize(self, w: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def synthesize(self, w: torch.Tensor) -> GeneratorOutput:
         x = torch.relu(self.b4_norm(self.to_b4(w).view(len(w), self._b4_channels, 4, 4)))
         features = [x]
         for block in self.blocks:
             x = block(x)
             features.append(x)
-        return torch.tanh(self.to_image(x)), features
+        return GeneratorOutput(images=torch.tanh(self.to_image(x)), features=features, w=w)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.synthesize(self.mapping(z))[0]
+        return self.synthesize(self.mapping(z)).images
 
     def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: float = 1.0,
                rng: Optional[torch.Generator] = None) -> GeneratorOutput:
@@ -67,8 +67,7 @@ class SmallGenerator(Generator):
         w = self.mapping(z)
         if truncation != 1.0:
             w = self.w_avg + truncation * (w - self.w_avg)
-        images, features = self.synthesize(w)
-        return GeneratorOutput(images=images, features=features, w=w)
+        return self.synthesize(w)
 
     @torch.no_grad()
     def update_w_avg(self, n: int = 4096) -> None:

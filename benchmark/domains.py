@@ -1,0 +1,42 @@
+"""Which images a self-supervised baseline pretrains on: ``domain`` = syn | real | syn_real.
+
+The poster's SSL comparison pretrains SimSiam and VICReg on real images ("Real"), on the generator's
+samples ("Syn") and on both ("Real & Syn"). "syn_real" means the union of the two sets: each batch
+holds ``syn_fraction`` generated images and the rest real ones, augmented and encoded together as one
+batch drawn from a mixed data set would be (unlike sqsp, whose squeeze and span terms see their own
+batches).
+"""
+from __future__ import annotations
+
+import torch
+
+from benchmark.interfaces import Batch
+
+DOMAINS = ("syn", "real", "syn_real")
+SOURCES_OF_DOMAIN = {"syn": frozenset({"generator"}), "real": frozenset({"real"}),
+                     "syn_real": frozenset({"generator", "real"})}
+
+
+def check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+
+
+def sources_of(domain: str) -> frozenset:
+    check_domain(domain)
+    return SOURCES_OF_DOMAIN[domain]
+
+
+def split_for(domain: str, batch_size: int, syn_fraction: float) -> tuple[int, int]:
+    if domain == "syn":
+        return batch_size, 0
+    if domain == "real":
+        return 0, batch_size
+    n_syn = round(syn_fraction * batch_size)
+    return n_syn, batch_size - n_syn
+
+
+def domain_images(batch: Batch) -> torch.Tensor:
+    """The step's images, synthetic first, in [-1, 1]."""
+    parts = [x for x in (batch.syn.images if batch.syn is not None else None, batch.real) if x is not None]
+    return torch.cat([p.float() for p in parts]) if len(parts) > 1 else parts[0]

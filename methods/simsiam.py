@@ -1,0 +1,82 @@
+"""SimSiam (Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021), the poster's
+SSL baseline, on real, synthetic or mixed images (``domain``, see benchmark/domains.py).
+
+Two augmented views x1, x2; z = projector(backbone(x)), p = predictor(z);
+    L = D(p1, stopgrad(z2)) / 2 + D(p2, stopgrad(z1)) / 2,   D(p, z) = -cos(p, z) averaged over the batch.
+Projector: SimSiam's CIFAR variant, 2 layers, BN on both, no ReLU after the last:
+Linear-BN-ReLU-Linear-BN. Predictor: the bottleneck Linear(D, D/4)-BN-ReLU-Linear(D/4, D), 2048-512-2048
+in the paper. ``fix_predictor_lr``: the predictor keeps the peak learning rate while everything else
+follows the cosine schedule, as the SimSiam paper recommends.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.domains import check_domain, domain_images, sources_of, split_for
+from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.registry import METHODS
+
+
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """D(p, z) with the stop-gradient on z: -mean_i cos(p_i, z_i)."""
+    return -F.cosine_similarity(p.float(), z.detach().float(), dim=-1).mean()
+
+
+def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    return 0.5 * negative_cosine(p1, z2) + 0.5 * negative_cosine(p2, z1)
+
+
+@dataclass
+class SimSiamConfig:
+    domain: str = "real"           # syn | real | syn_real
+    syn_fraction: float = 0.5      # share of generated images in a syn_real batch
+    embed_dim: int = 2048          # projector output and predictor input/output
+    predictor_hidden_dim: int = 512
+    fix_predictor_lr: bool = True
+
+
+@METHODS.register("simsiam")
+class SimSiam(Method):
+    Config = SimSiamConfig
+
+    @classmethod
+    def consumed_sources(cls, cfg: SimSiamConfig) -> frozenset:
+        return sources_of(cfg.domain)
+
+    def __init__(self, cfg: SimSiamConfig, ctx: MethodContext):
+        super().__init__(cfg, ctx)
+        check_domain(cfg.domain)
+        d, h = cfg.embed_dim, cfg.predictor_hidden_dim
+        self.projector = nn.Sequential(
+            nn.Linear(ctx.backbone.feature_dim, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
+            nn.Linear(d, d, bias=False), nn.BatchNorm1d(d),
+        )
+        self.predictor = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
+                                       nn.Linear(h, d))
+        self.augment = ctx.make_augment()
+
+    def split_batch(self, batch_size: int) -> tuple[int, int]:
+        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)
+
+    def parameter_groups(self) -> list[dict]:
+        predictor = list(self.predictor.parameters())
+        ids = {id(p) for p in predictor}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": rest}, {"params": predictor, "fixed_lr": self.cfg.fix_predictor_lr}]
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        images = domain_images(batch)
+        z1 = self.projector(self.backbone(self.augment(images)))
+        z2 = self.projector(self.backbone(self.augment(images)))
+        loss = simsiam_loss(self.predictor(z1), self.predictor(z2), z1, z2)
+        # the per-dimension std of the normalised z: 1/sqrt(D) when healthy, 0 when collapsed
+        z_std = F.normalize(z1.detach().float(), dim=1).std(0).mean()
+        return {"loss": loss, "z_std": z_std}
+
+    def describe(self) -> dict:
+        return {"domain": self.cfg.domain, "fix_predictor_lr": self.cfg.fix_predictor_lr,
+                "augmentation": "per-sample parameters"}

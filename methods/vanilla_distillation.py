@@ -1,0 +1,72 @@
+"""Vanilla distillation: regress the generator's knowledge with a student, mean squared error only.
+
+The poster's GAN distillation objective (Yang, Cheng, Liu, Bilen, Ji, "Distilling Representations from
+GAN Generator via Squeeze and Span", NeurIPS 2022), with no squeeze module and no variance/covariance:
+
+    min_theta E_w || S_theta(a[G(w)]) - h_g(w) ||^2
+
+- ``source=generator``: h_g(w) = every synthesis block's output, globally average pooled and
+  concatenated (coarse to fine), the "Generator feature / Vanilla distillation" row of Table 1;
+- ``source=latent``: h_g(w) = w itself, the "Latent variable / Vanilla distillation" row.
+S_theta = backbone + the preset's MLP projector ending in a Linear to the target's width (no final BN).
+``augment=false`` is the ablation's row a (L_RD alone); ``augment=true`` (a ~ A) is row b.
+The loss is MSE averaged over every entry of the target, scaled by ``lambda_rd``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from benchmark.heads import mlp_projector
+from benchmark.interfaces import Batch, GeneratorOutput, Method, MethodContext
+from benchmark.losses import invariance_loss
+from benchmark.registry import METHODS
+
+SOURCES = ("generator", "latent")
+
+
+def pooled_generator_features(features: list[torch.Tensor]) -> torch.Tensor:
+    """Every block's map globally average pooled, concatenated coarse to fine: (N, sum C_i)."""
+    return torch.cat([h.float().flatten(2).mean(-1) for h in features], dim=1)
+
+
+def distillation_target(syn: GeneratorOutput, source: str) -> torch.Tensor:
+    return syn.w.float() if source == "latent" else pooled_generator_features(syn.features)
+
+
+@dataclass
+class VanillaDistillationConfig:
+    source: str = "generator"  # "generator": pooled block features; "latent": w
+    augment: bool = True       # the student sees a[G(w)]; false = the ablation's row a
+    lambda_rd: float = 1.0     # loss scale; with plain SGD it acts as a learning-rate multiplier
+    projector_hidden_dim: int = 512
+    projector_hidden_layers: int = 4
+
+
+@METHODS.register("distill")
+class VanillaDistillation(Method):
+    Config = VanillaDistillationConfig
+    consumes = frozenset({"generator"})
+
+    def __init__(self, cfg: VanillaDistillationConfig, ctx: MethodContext):
+        super().__init__(cfg, ctx)
+        if cfg.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {cfg.source!r}")
+        if ctx.generator is None:
+            raise ValueError(f"method {self.name!r} distils a generator; the config names none")
+        target_dim = (ctx.generator.w_dim if cfg.source == "latent"
+                      else sum(shape[0] for shape in ctx.generator.feature_shapes))
+        self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, target_dim,
+                                       cfg.projector_hidden_layers)
+        self.augment = ctx.make_augment() if cfg.augment else nn.Identity()
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        prediction = self.projector(self.backbone(self.augment(batch.syn.images)))
+        rd = invariance_loss(prediction, distillation_target(batch.syn, self.cfg.source))
+        return {"loss": self.cfg.lambda_rd * rd, "rd": rd.detach()}
+
+    def describe(self) -> dict:
+        return {"target": "w" if self.cfg.source == "latent" else "pooled block features, concatenated",
+                "augmentation": "per-sample parameters" if self.cfg.augment else "none"}

@@ -1,0 +1,66 @@
+"""VICReg (Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
+Self-Supervised Learning", ICLR 2022), the poster's second SSL baseline, on real, synthetic or mixed
+images (``domain``, see benchmark/domains.py).
+
+Two augmented views, Z_a and Z_b = projector(backbone(x)):
+    L = lambda * MSE(Z_a, Z_b) + mu * s * [L_var(Z_a) + L_var(Z_b)] + nu * [L_cov(Z_a) + L_cov(Z_b)]
+with 25 / 25 / 1 and the terms of benchmark/losses.py. ``variance_convention``: "halved" (s = 1/2) is the
+official VICReg code; "sum" (s = 1) is what the Squeeze-and-Span authors' code does. The result record
+names the one used. The projector is the same MLP as sqsp's student projector (the preset's ``head``),
+so that the comparison with sqsp differs only in the objective and the data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from benchmark.domains import check_domain, domain_images, sources_of, split_for
+from benchmark.heads import mlp_projector
+from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.losses import VICRegLoss
+from benchmark.registry import METHODS
+
+
+@dataclass
+class VICRegConfig:
+    domain: str = "real"                # syn | real | syn_real
+    syn_fraction: float = 0.5           # share of generated images in a syn_real batch
+    lambda_inv: float = 25.0
+    mu_var: float = 25.0
+    nu_cov: float = 1.0
+    variance_convention: str = "halved"  # "halved" (official VICReg) | "sum" (Squeeze-and-Span's code)
+    projector_hidden_dim: int = 512
+    projector_hidden_layers: int = 4
+    embed_dim: int = 2048
+
+
+@METHODS.register("vicreg")
+class VICReg(Method):
+    Config = VICRegConfig
+
+    @classmethod
+    def consumed_sources(cls, cfg: VICRegConfig) -> frozenset:
+        return sources_of(cfg.domain)
+
+    def __init__(self, cfg: VICRegConfig, ctx: MethodContext):
+        super().__init__(cfg, ctx)
+        check_domain(cfg.domain)
+        self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
+                                       cfg.projector_hidden_layers)
+        self.augment = ctx.make_augment()
+        self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention)
+
+    def split_batch(self, batch_size: int) -> tuple[int, int]:
+        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        images = domain_images(batch)
+        z_a = self.projector(self.backbone(self.augment(images)))
+        z_b = self.projector(self.backbone(self.augment(images)))
+        out = self.vicreg_loss(z_a, z_b)
+        return {"loss": out["loss"], **{k: v.detach() for k, v in out.items() if k != "loss"}}
+
+    def describe(self) -> dict:
+        return {"domain": self.cfg.domain, "variance_convention": self.cfg.variance_convention,
+                "augmentation": "per-sample parameters"}
