@@ -29,7 +29,9 @@ def launch(tmp_path, *overrides, env=None):
              f"paths.leaderboards={tmp_path}/leaderboards", f"hydra.run.dir={tmp_path}/runs/${{now:%H-%M-%S-%f}}"]
     run_env = {k: v for k, v in os.environ.items() if k != "GANREP_DATA"}
     run_env.update(env or {})
-    result = subprocess.run([sys.executable, "launch.py", *paths, *overrides], cwd=REPO, capture_output=True,
+    flags = [o for o in overrides if o.startswith("-")]  # e.g. -m: Hydra wants flags before overrides
+    overrides = [o for o in overrides if not o.startswith("-")]
+    result = subprocess.run([sys.executable, "launch.py", *flags, *paths, *overrides], cwd=REPO, capture_output=True,
                             text=True, env=run_env, timeout=600)
     result.output = result.stdout + result.stderr  # Hydra logs to stdout, tqdm and errors go to stderr
     return result

@@ -1,53 +1,48 @@
-"""A method from a separately installed package (entry point only, no yaml, no edit here) runs via launch.py."""
+"""The README's "Add your own method" example, installed as a separate package (its own entry-point
+metadata, no yaml, no edit to this repo), runs through launch.py."""
 from __future__ import annotations
 
 import json
-import textwrap
+import re
+from pathlib import Path
 
 from test_end_to_end import launch, real_fmnist_or_skip
 
-PLUGIN = '''
-from dataclasses import dataclass
-
-import torch
-from torch import nn
-
-from benchmark.interfaces import Method
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-@dataclass
-class Config:
-    weight: float = 1.0
+def readme_plugin() -> tuple[str, str]:
+    """(the Python example, its entry-point line) from the README's plugin guide."""
+    guide = README.read_text().split("## Add your own method", 1)[1]
+    code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
+    entry = re.search(r"```ini\n.*?ganrep.methods =\n\s+(.*?)\n```", guide, re.S).group(1)
+    return code, entry
 
 
-class LatentRegression(Method):
-    """Regress the generator's latent w from the synthetic image."""
-    Config = Config
-    consumes = frozenset({"generator"})
-
-    def __init__(self, cfg, ctx):
-        super().__init__(cfg, ctx)
-        self.head = nn.Linear(ctx.backbone.feature_dim, ctx.generator.w_dim)
-
-    def training_step(self, batch):
-        loss = self.cfg.weight * nn.functional.mse_loss(self.head(self.backbone(batch.syn.images)), batch.syn.w)
-        return {"loss": loss}
-'''
+def test_readme_example_is_about_fifty_lines():
+    code, entry = readme_plugin()
+    assert 30 <= len(code.splitlines()) <= 70
+    assert entry == "barlow_twins = my_methods.barlow_twins:BarlowTwins"
 
 
 def test_entry_point_method_runs_with_no_edit(tmp_path):
     real_fmnist_or_skip()
+    code, entry = readme_plugin()
     site = tmp_path / "site"
-    (site / "tiny_plugin").mkdir(parents=True)
-    (site / "tiny_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    dist = site / "tiny_plugin-0.1.dist-info"
+    (site / "my_methods").mkdir(parents=True)
+    (site / "my_methods" / "__init__.py").write_text("")
+    (site / "my_methods" / "barlow_twins.py").write_text(code)
+    dist = site / "my_methods-0.1.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[ganrep.methods]\nlatent_regression = tiny_plugin:LatentRegression\n")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-methods\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[ganrep.methods]\n{entry}\n")
 
-    result = launch(tmp_path, "method=latent_regression", "method.weight=2.0", "preset=smoke", "anchors=false",
+    result = launch(tmp_path, "method=barlow_twins", "method.lambda_offdiag=0.01", "preset=smoke", "anchors=false",
                     env={"PYTHONPATH": str(site)})
     assert result.returncode == 0, result.output[-3000:]
-    record = json.loads(next((tmp_path / "results").rglob("latent_regression-*.json")).read_text())
-    assert record["config"]["method"] == {"name": "latent_regression", "weight": 2.0}
+    record = json.loads(next((tmp_path / "results").rglob("barlow_twins-*.json")).read_text())
+    assert record["config"]["method"] == {"name": "barlow_twins", "lambda_offdiag": 0.01, "embed_dim": 256,
+                                          "hidden_dim": 256}
     assert record["trained"] and record["train_stats"]["steps"] == 3
+    assert record["method_conventions"] == {"augmentation": "per-sample parameters"}
+    assert all(v == v for v in record["train_stats"]["final_losses"].values())  # finite, not NaN
