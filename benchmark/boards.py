@@ -7,11 +7,10 @@ method config plus the cells that describe it in the paper's table and the numbe
 record shared by two boards (full sqsp is both Table 1's last row and the ablation's row f) is
 computed once. ``leaderboards/<board>_<preset>.md`` (+ ``.png``) is rendered from these entries.
 
-    python -m benchmark.boards --board ablation --preset embedded
+    python -m benchmark.leaderboard --board ablation --preset embedded
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -129,16 +128,3 @@ def render_board(results_dir: Path, out_dir: Path, preset: str, board: str) -> P
     render_board_plot(df, meta, path.with_suffix(".png"))
     return path
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--out", default="leaderboards")
-    parser.add_argument("--preset", default="embedded")
-    parser.add_argument("--board", required=True)
-    args = parser.parse_args()
-    print(render_board(Path(args.results), Path(args.out), args.preset, args.board))
-
-
-if __name__ == "__main__":
-    main()

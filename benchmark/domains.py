@@ -8,23 +8,15 @@ batches).
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
-from benchmark.interfaces import Batch
+from benchmark.interfaces import Batch, Method, MethodContext
 
 DOMAINS = ("syn", "real", "syn_real")
 SOURCES_OF_DOMAIN = {"syn": frozenset({"generator"}), "real": frozenset({"real"}),
                      "syn_real": frozenset({"generator", "real"})}
-
-
-def check_domain(domain: str) -> None:
-    if domain not in DOMAINS:
-        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-
-
-def sources_of(domain: str) -> frozenset:
-    check_domain(domain)
-    return SOURCES_OF_DOMAIN[domain]
 
 
 def split_for(domain: str, batch_size: int, syn_fraction: float) -> tuple[int, int]:
@@ -40,3 +32,23 @@ def domain_images(batch: Batch) -> torch.Tensor:
     """The step's images, synthetic first, in [-1, 1]."""
     parts = [x for x in (batch.syn.images if batch.syn is not None else None, batch.real) if x is not None]
     return torch.cat([p.float() for p in parts]) if len(parts) > 1 else parts[0]
+
+
+class DomainMethod(Method):
+    """A method whose ``cfg.domain`` (one of ``domains``) decides what it consumes and how a batch splits;
+    ``cfg.syn_fraction`` is the synthetic share of a syn_real batch."""
+
+    domains: ClassVar[tuple] = DOMAINS
+
+    @classmethod
+    def consumed_sources(cls, cfg) -> frozenset:
+        if cfg.domain not in cls.domains:
+            raise ValueError(f"method {cls.name!r}: domain must be one of {cls.domains}, got {cfg.domain!r}")
+        return SOURCES_OF_DOMAIN[cfg.domain]
+
+    def __init__(self, cfg, ctx: MethodContext):
+        super().__init__(cfg, ctx)
+        self.consumed_sources(cfg)  # rejects an unknown domain before anything is built
+
+    def split_batch(self, batch_size: int) -> tuple[int, int]:
+        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)

@@ -2,7 +2,8 @@
 
 Each step draws round(alpha B) synthetic samples from the frozen generator and the rest from the
 real set (``Method.split_batch``), calls ``Method.training_step`` and optimises ``out["loss"]`` with
-SGD + momentum, lr = base_lr * B / 256, linear warm-up then cosine decay to zero. bf16 autocast on
+SGD + momentum, lr = base_lr * B / 256, linear warm-up then cosine decay to zero (a parameter group
+that a method marks ``fixed_lr``, like SimSiam's predictor, stays at the peak lr). bf16 autocast on
 CUDA, channels-last memory everywhere (it also speeds up CPU convolutions by about a third).
 A checkpoint is written atomically every ``checkpoint_every`` steps, and a run that finds one resumes.
 """

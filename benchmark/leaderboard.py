@@ -4,7 +4,7 @@ One table per preset (``leaderboards/<preset>.md``, plus a bar chart ``<preset>.
 method (its seeds averaged, spread shown when there are several), a column per task's headline metric.
 The anchor rows (raw pixels, random init) are kept at the bottom, marked as anchors.
 
-    python -m benchmark.leaderboard --results results --out leaderboards --preset embedded
+    python -m benchmark.leaderboard --results results --out leaderboards --preset embedded [--board ablation]
 """
 from __future__ import annotations
 
@@ -120,8 +120,14 @@ def main() -> None:
     parser.add_argument("--results", default="results")
     parser.add_argument("--out", default="leaderboards")
     parser.add_argument("--preset", default="embedded")
+    parser.add_argument("--board", help="render this paper-table board (benchmark/boards.py) instead")
     args = parser.parse_args()
-    print(render_leaderboard(Path(args.results), Path(args.out), args.preset))
+    if args.board:
+        from benchmark.boards import render_board  # boards builds on this module
+
+        print(render_board(Path(args.results), Path(args.out), args.preset, args.board))
+    else:
+        print(render_leaderboard(Path(args.results), Path(args.out), args.preset))
 
 
 if __name__ == "__main__":

@@ -51,8 +51,8 @@ class _DiscriminatorMethod(Method):
         super().__init__(cfg, ctx)
         discriminator = getattr(ctx.generator, "discriminator", None)
         if discriminator is None:
-            raise ValueError(f"method {self.name!r} needs the GAN's discriminator; generator "
-                             f"{getattr(ctx.generator, 'name', ctx.generator)!r} provides none")
+            raise ValueError(f"method {self.name!r} needs the GAN's discriminator; the generator "
+                             f"{type(ctx.generator).__name__} provides none")
         self.backbone = DiscriminatorFeatures(discriminator, self.multi, ctx.image_channels, ctx.image_size)
 
     def describe(self) -> dict:

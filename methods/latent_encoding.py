@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from benchmark.domains import DomainMethod
 from benchmark.heads import mlp_projector
-from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.interfaces import Batch, MethodContext
 from benchmark.losses import invariance_loss
 from benchmark.registry import METHODS
 
-DOMAINS = ("syn", "syn_real")
 PERCEPTUAL = ("auto", "off")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -63,17 +63,12 @@ class LatentEncodingConfig:
 
 
 @METHODS.register("latent_encoding")
-class LatentEncoding(Method):
+class LatentEncoding(DomainMethod):
     Config = LatentEncodingConfig
-
-    @classmethod
-    def consumed_sources(cls, cfg: LatentEncodingConfig) -> frozenset:
-        return frozenset({"generator", "real"}) if cfg.domain == "syn_real" else frozenset({"generator"})
+    domains = ("syn", "syn_real")
 
     def __init__(self, cfg: LatentEncodingConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        if cfg.domain not in DOMAINS:
-            raise ValueError(f"domain must be one of {DOMAINS}, got {cfg.domain!r}")
         if cfg.perceptual not in PERCEPTUAL:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL}, got {cfg.perceptual!r}")
         if ctx.generator is None:
@@ -88,12 +83,6 @@ class LatentEncoding(Method):
         self.perceptual_note = (f"VGG-16 relu3_3 ({weights})" if use_perceptual else
                                 "not used" if cfg.domain == "syn" or cfg.perceptual == "off" else
                                 f"absent: no VGG-16 weights at {weights}")
-
-    def split_batch(self, batch_size: int) -> tuple[int, int]:
-        if self.cfg.domain == "syn":
-            return batch_size, 0
-        n_syn = round(self.cfg.syn_fraction * batch_size)
-        return n_syn, batch_size - n_syn
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.projector(self.backbone(images))

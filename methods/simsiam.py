@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.domains import check_domain, domain_images, sources_of, split_for
-from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.domains import DomainMethod, domain_images
+from benchmark.interfaces import Batch, MethodContext
 from benchmark.registry import METHODS
 
 
@@ -40,16 +40,11 @@ class SimSiamConfig:
 
 
 @METHODS.register("simsiam")
-class SimSiam(Method):
+class SimSiam(DomainMethod):
     Config = SimSiamConfig
-
-    @classmethod
-    def consumed_sources(cls, cfg: SimSiamConfig) -> frozenset:
-        return sources_of(cfg.domain)
 
     def __init__(self, cfg: SimSiamConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        check_domain(cfg.domain)
         d, h = cfg.embed_dim, cfg.predictor_hidden_dim
         self.projector = nn.Sequential(
             nn.Linear(ctx.backbone.feature_dim, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
@@ -58,9 +53,6 @@ class SimSiam(Method):
         self.predictor = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
                                        nn.Linear(h, d))
         self.augment = ctx.make_augment()
-
-    def split_batch(self, batch_size: int) -> tuple[int, int]:
-        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)
 
     def parameter_groups(self) -> list[dict]:
         predictor = list(self.predictor.parameters())

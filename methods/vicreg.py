@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.domains import check_domain, domain_images, sources_of, split_for
+from benchmark.domains import DomainMethod, domain_images
 from benchmark.heads import mlp_projector
-from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.interfaces import Batch, MethodContext
 from benchmark.losses import VICRegLoss
 from benchmark.registry import METHODS
 
@@ -36,23 +36,15 @@ class VICRegConfig:
 
 
 @METHODS.register("vicreg")
-class VICReg(Method):
+class VICReg(DomainMethod):
     Config = VICRegConfig
-
-    @classmethod
-    def consumed_sources(cls, cfg: VICRegConfig) -> frozenset:
-        return sources_of(cfg.domain)
 
     def __init__(self, cfg: VICRegConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        check_domain(cfg.domain)
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
                                        cfg.projector_hidden_layers)
         self.augment = ctx.make_augment()
         self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention)
-
-    def split_batch(self, batch_size: int) -> tuple[int, int]:
-        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = domain_images(batch)

@@ -91,3 +91,9 @@ def test_latent_source_squeezes_w(small_generator):
     method = build("sqsp", small_generator, source="latent")
     assert method.squeeze_module.per_scale[0].in_features == small_generator.w_dim
     assert torch.isfinite(method.training_step(one_batch(method, small_generator))["loss"])
+
+
+@pytest.mark.parametrize("name,bad", [("simsiam", "imagenet"), ("vicreg", "synthetic"), ("latent_encoding", "real")])
+def test_unknown_domain_names_the_valid_ones(small_generator, name, bad):
+    with pytest.raises(ValueError, match=f"domain must be one of .*got '{bad}'"):
+        build(name, small_generator, domain=bad)
