@@ -71,12 +71,11 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
                  ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)),
                  paper: "–" if pd.isna(first.paper) else f"{first.paper:.2f}"}
         table.append(cells)
-    tasks = set(df.task)
-    for record in anchors:
-        if record["task"] in tasks:
-            table.append({"row": "anchor", **{c: "" for c in columns}, "method": ANCHOR_LABELS[record["method"]],
-                          ours: f"{record['metrics'][record['headline']]:.2f}", "seeds": str(record["seed"]),
-                          paper: "–"})
+    anchor_df = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "value": r["metrics"][r["headline"]]}
+                              for r in anchors if r["task"] in set(df.task)])
+    for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
+        table.append({"row": "anchor", **{c: "" for c in columns}, "method": ANCHOR_LABELS[method],
+                      ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)), paper: "–"})
     lines = [
         f"# {meta.get('title', name)}: preset `{preset}`",
         "",

@@ -80,13 +80,16 @@ def test_board_renders_ours_beside_the_paper(tmp_path):
     write_record(results, rec)
     write_board_entry(results, "embedded", board("ablation", "ablation_c", 3, 10.0), rec)
     write_record(results, {**record("raw_pixels", 0, 84.4, "rp"), "trained": False})
+    for seed, top1 in [(0, 73.0), (1, 75.0)]:
+        write_record(results, {**record("random_init", seed, top1, f"ri{seed}"), "trained": False})
 
-    assert len(load_records(results, "embedded")) == 4  # board entries are not records
+    assert len(load_records(results, "embedded")) == 6  # board entries are not records
     text = render_board(results, tmp_path / "lb", "embedded", "ablation").read_text()
     lines = [line for line in text.splitlines() if line.startswith("| ablation_")]
     assert lines[0].startswith("| ablation_c") and "10.50" in lines[0] and "10.00" in lines[0]  # paper order
     assert "81.00 ± 1.41 (n=2)" in lines[1] and "92.54" in lines[1] and "0, 1" in lines[1]
     assert "raw pixels (anchor)" in text and "84.40" in text
+    assert "74.00 ± 1.41 (n=2)" in text  # the anchor's seeds are averaged too
     assert "poster: CIFAR-10" in text and "compare orderings" in text
     assert (tmp_path / "lb" / "ablation_embedded.png").stat().st_size > 0
     assert "81.00" in render_board(results, tmp_path / "lb", "embedded", "table1").read_text()
