@@ -53,6 +53,7 @@ def board_frame(results_dir: Path, preset: str, board: str) -> tuple[pd.DataFram
         meta = b  # board-wide fields are the same in every entry
         rows.append({"order": b.get("order", 0), "row": b["row"], **b.get("columns", {}),
                      "method": record["method"], "seed": record["seed"], "task": record["task"],
+                     "feature_dim": record["metrics"].get("feature_dim"),
                      "value": record["metrics"][record["headline"]], "paper": b.get("paper"),
                      "headline": record["headline"], "higher_is_better": record["higher_is_better"]})
     return pd.DataFrame(rows), meta
@@ -68,14 +69,18 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
     for (_, row), g in groups:
         first = g.iloc[0]
         cells = {"row": row, **{c: first.get(c, "") for c in columns}, "method": first.method,
+                 # the probe's input width: wider features make a stronger linear classifier
+                 "feature dim": "–" if pd.isna(first.feature_dim) else str(int(first.feature_dim)),
                  ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)),
                  paper: "–" if pd.isna(first.paper) else f"{first.paper:.2f}"}
         table.append(cells)
-    anchor_df = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "value": r["metrics"][r["headline"]]}
+    anchor_df = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "value": r["metrics"][r["headline"]],
+                               "feature_dim": r["metrics"].get("feature_dim")}
                               for r in anchors if r["task"] in set(df.task)])
     for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
+        dim = g.feature_dim.iloc[0]
         table.append({"row": "anchor", **{c: "" for c in columns}, "method": ANCHOR_LABELS[method],
-                      ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)), paper: "–"})
+                      "feature dim": "–" if pd.isna(dim) else str(int(dim)), ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)), paper: "–"})
     lines = [
         f"# {meta.get('title', name)}: preset `{preset}`",
         "",
