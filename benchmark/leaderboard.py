@@ -91,7 +91,8 @@ def render_plot(records: list[dict], path: Path) -> None:
 
     df = records_frame(records)
     headlines = sorted(df.headline.unique())
-    fig, axes = plt.subplots(1, len(headlines), figsize=(5 * len(headlines), 0.5 + 0.45 * df.method.nunique()),
+    label_width = 0.07 * max(len(ANCHOR_LABELS.get(m, m)) for m in df.method.unique())  # inches for the names
+    fig, axes = plt.subplots(1, len(headlines), figsize=(label_width + 4 * len(headlines), 0.5 + 0.45 * df.method.nunique()),
                              squeeze=False)
     for ax, headline in zip(axes[0], headlines):
         stats = df[df.headline == headline].groupby("method")["value"].agg(["mean", "std"]).sort_values("mean")
