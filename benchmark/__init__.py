@@ -1,0 +1,1 @@
+"""GANRep Bench core: interfaces, registries, data, generators, engine, results and leaderboards."""
