@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.artifacts import atomic_write_text
-from benchmark.leaderboard import ANCHOR_LABELS
+from benchmark.leaderboard import ANCHOR_LABELS, format_cell
 from benchmark.results import BOARDS_DIR, load_records, record_path
 
 
@@ -34,10 +34,12 @@ def write_board_entry(results_dir: Path, preset: str, board: dict, record: dict)
     return path
 
 
-def _cell(values: pd.Series) -> str:
-    if len(values) == 1:
-        return f"{values.iloc[0]:.2f}"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
+def _feature_dim(value) -> str:
+    return "–" if pd.isna(value) else str(int(value))
+
+
+def _seeds(group: pd.DataFrame) -> str:
+    return ", ".join(str(s) for s in sorted(group.seed))
 
 
 def board_frame(results_dir: Path, preset: str, board: str) -> tuple[pd.DataFrame, dict]:
@@ -70,17 +72,16 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
         first = g.iloc[0]
         cells = {"row": row, **{c: first.get(c, "") for c in columns}, "method": first.method,
                  # the probe's input width: wider features make a stronger linear classifier
-                 "feature dim": "–" if pd.isna(first.feature_dim) else str(int(first.feature_dim)),
-                 ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)),
+                 "feature dim": _feature_dim(first.feature_dim), ours: format_cell(g.value), "seeds": _seeds(g),
                  paper: "–" if pd.isna(first.paper) else f"{first.paper:.2f}"}
         table.append(cells)
     anchor_df = pd.DataFrame([{"method": r["method"], "seed": r["seed"], "value": r["metrics"][r["headline"]],
                                "feature_dim": r["metrics"].get("feature_dim")}
                               for r in anchors if r["task"] in set(df.task)])
     for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
-        dim = g.feature_dim.iloc[0]
         table.append({"row": "anchor", **{c: "" for c in columns}, "method": ANCHOR_LABELS[method],
-                      "feature dim": "–" if pd.isna(dim) else str(int(dim)), ours: _cell(g.value), "seeds": ", ".join(str(s) for s in sorted(g.seed)), paper: "–"})
+                      "feature dim": _feature_dim(g.feature_dim.iloc[0]), ours: format_cell(g.value), "seeds": _seeds(g),
+                      paper: "–"})
     lines = [
         f"# {meta.get('title', name)}: preset `{preset}`",
         "",

@@ -30,8 +30,11 @@ def split_for(domain: str, batch_size: int, syn_fraction: float) -> tuple[int, i
 
 def domain_images(batch: Batch) -> torch.Tensor:
     """The step's images, synthetic first, in [-1, 1]."""
-    parts = [x for x in (batch.syn.images if batch.syn is not None else None, batch.real) if x is not None]
-    return torch.cat([p.float() for p in parts]) if len(parts) > 1 else parts[0]
+    if batch.syn is None:
+        return batch.real
+    if batch.real is None:
+        return batch.syn.images
+    return torch.cat([batch.syn.images.float(), batch.real.float()])
 
 
 class DomainMethod(Method):

@@ -20,11 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, config_hash
 from benchmark.augment import make_augment
 from benchmark.backbones import build_backbone
+from benchmark.boards import render_board, write_board_entry
 from benchmark.data import build_dataset
 from benchmark.engine import pretrain
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
-from benchmark.boards import render_board, write_board_entry
 from benchmark.leaderboard import ANCHOR_LABELS, render_leaderboard
 from benchmark.registry import METHODS, TASKS
 from benchmark.results import describe_device, git_commit, library_versions, record_path, write_record
@@ -66,8 +66,7 @@ def run_experiment(hydra_cfg: DictConfig) -> dict:
     """Run one (method, task) experiment and return its record; then refresh the preset's leaderboard."""
     cfg = OmegaConf.to_container(hydra_cfg, resolve=True)
     results = Path(cfg["paths"]["results"])
-    existing = record_path(results, {"preset": cfg["preset"], "task": cfg["task"]["name"],
-                                     "method": cfg["method"]["name"], "run_hash": config_hash(_run_key(cfg))})
+    existing = _expected_record_path(cfg)
     if cfg.get("skip_existing") and existing.exists():
         record = json.loads(existing.read_text())
         log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
@@ -92,13 +91,18 @@ def _ensure_anchor(cfg: dict, anchor: str) -> None:
     """Evaluate an anchor on this task unless a record of the same anchor config exists."""
     anchor_cfg = copy.deepcopy(cfg)
     anchor_cfg["method"] = {"name": anchor}
-    probe = {"preset": cfg["preset"], "task": cfg["task"]["name"], "method": anchor,
-             "run_hash": config_hash(_run_key(anchor_cfg))}
-    if record_path(Path(cfg["paths"]["results"]), probe).exists():
+    if _expected_record_path(anchor_cfg).exists():
         log.info("anchor %s already evaluated on %s", anchor, cfg["task"]["name"])
         return
     log.info("evaluating the anchor %s on %s", anchor, cfg["task"]["name"])
     write_record(Path(cfg["paths"]["results"]), _run(anchor_cfg))
+
+
+def _expected_record_path(cfg: dict) -> Path:
+    """Where the record of this config is (or will be) written."""
+    probe = {"preset": cfg["preset"], "task": cfg["task"]["name"], "method": cfg["method"]["name"],
+             "run_hash": config_hash(_run_key(cfg))}
+    return record_path(Path(cfg["paths"]["results"]), probe)
 
 
 def _run_key(cfg: dict) -> dict:

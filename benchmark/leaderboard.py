@@ -45,7 +45,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cell(values: pd.Series) -> str:
+def format_cell(values: pd.Series) -> str:
     if len(values) == 1:
         return f"{values.iloc[0]:.2f}"
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
@@ -55,7 +55,7 @@ def render_markdown(records: list[dict], preset: str) -> str:
     if not records:
         return f"# Leaderboard: preset `{preset}`\n\nNo results recorded yet.\n"
     df = records_frame(records)
-    table = df.pivot_table(index="method", columns="headline", values="value", aggfunc=_cell)
+    table = df.pivot_table(index="method", columns="headline", values="value", aggfunc=format_cell)
     first = table.columns[0]
     means = df[df.headline == first].groupby("method")["value"].mean()
     higher = bool(df[df.headline == first]["higher_is_better"].iloc[0])
