@@ -77,7 +77,7 @@ def run_experiment(hydra_cfg: DictConfig) -> dict:
         for anchor in ANCHOR_METHODS:
             _ensure_anchor(cfg, anchor)
     board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
-    if cfg.get("board"):
+    if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
         write_board_entry(results, cfg["preset"], cfg["board"], record)
         board = render_board(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"], cfg["board"]["name"])
     metric = record["metrics"][record["headline"]]
@@ -160,7 +160,9 @@ def _run(cfg: dict) -> dict:
 
     t = time.time()
     task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
-                           eval_cfg=cfg["eval"])
+                           eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
+                           features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
+                           image_channels=real_train.channels, image_size=real_train.image_size)
     metrics = task.run(method.evaluation_backbone(), task_ctx)
     timings["evaluation"] = time.time() - t
     timings["total"] = time.time() - t_start

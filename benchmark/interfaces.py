@@ -140,6 +140,10 @@ class TaskContext:
     data_cfg: Any  # the ``data`` config section (where datasets live)
     cache_dir: str
     eval_cfg: Any = field(default_factory=dict)  # preset-wide evaluation limits
+    datasets_root: Optional[str] = None  # evaluation datasets, each in its usual sub-folder (paths.datasets)
+    features_cache: Optional[str] = None  # where frozen features are cached; None = not cached
+    image_channels: int = 3  # what the backbone takes: evaluation images are converted to it
+    image_size: int = 32  # the pretraining resolution (the embedded protocol evaluates at it)
 
 
 class Task:

@@ -1,42 +1,66 @@
-"""Linear evaluation on frozen features: multinomial logistic regression, top-1 on the test split.
+"""Linear classification on frozen features (``task=linear_<dataset>``), one dataset per task.
 
-Protocol: features of the un-augmented train and test images from the backbone in eval mode,
-standardised with the train statistics (features constant over the train split are dropped); the
-weight decay is chosen on a seeded hold-out of the train split (``val_fraction``) over ``wd_grid``
-(warm-started from the strongest decay down), then the model is refitted on the whole train split
-and scored once on the test split.
+The protocol is ``benchmark/linear_protocol.py``: the L-BFGS weight-decay sweep, selection on
+validation, refit on train + validation, one test score. This file turns a dataset into features:
+  - in-memory pretraining sets (Fashion-MNIST) are evaluated as the backbone was trained on them;
+  - evaluation sets (``benchmark/data/image_sets.py``) are resized and centre-cropped to
+    ``image_size`` (224 in the transfer suite, as in Ericsson et al.; null = the pretraining
+    resolution, for the embedded preset), converted to the backbone's channels, mapped to [-1, 1]
+    like the generator's images, and their features cached by backbone hash + dataset + split +
+    transform.
+Each ``launch/task/linear_<name>.yaml`` names the dataset, its metric and where validation comes from.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
-import numpy as np
 import torch
-from tqdm import tqdm
+import torchvision.transforms as T
 
 from benchmark.data import build_dataset
-from benchmark.features import extract_features
+from benchmark.data.image_sets import data_root, limit
+from benchmark.features import cached_evaluation_features, extract_features
 from benchmark.interfaces import Task, TaskContext
-from benchmark.logistic import fit_logistic, predict
-from benchmark.registry import TASKS
+from benchmark.linear_protocol import Split, holdout, linear_protocol
+from benchmark.metrics import CLASSIFICATION_METRICS
+from benchmark.registry import DATASETS, TASKS
 
 log = logging.getLogger(__name__)
+VALIDATION = ("official", "holdout")
 
 
 @dataclass
 class LinearConfig:
     dataset: str = "fashion_mnist"
+    metric: str = "top1"  # top1 | mean_per_class | voc07_map
+    validation: str = "holdout"  # official: the dataset's val split; holdout: val_fraction of train
     wd_grid: list = field(default_factory=lambda: [-6.0, 5.0, 45])  # logspace(start, stop, num)
     val_fraction: float = 0.2
-    max_iter: int = 200  # L-BFGS iterations per fit
-    batch_size: int = 512  # feature extraction
-    seed: int = 0  # of the validation hold-out and the subsets
+    max_iter: int = 100  # L-BFGS iterations per fit
+    image_size: Optional[int] = 224  # evaluation sets: resize + centre crop; null = pretraining size
+    batch_size: int = 256  # feature extraction
+    num_workers: Optional[int] = None  # image decoding processes; null = min(8, cores)
+    seed: int = 0  # of the validation hold-out and of preset subsets
+    loader: dict = field(default_factory=dict)  # extra options of the dataset loader (e.g. partition)
+
+    def __post_init__(self):
+        if self.metric not in CLASSIFICATION_METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; valid metrics: {', '.join(CLASSIFICATION_METRICS)}")
+        if self.validation not in VALIDATION:
+            raise ValueError(f"unknown validation {self.validation!r}; valid: {', '.join(VALIDATION)}")
 
 
-def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
-    return 100.0 * (pred == y).float().mean().item()
+def evaluation_transform(size: int, channels: int) -> tuple[T.Compose, str]:
+    """The frozen-feature transform and a string that names it (part of the feature-cache key)."""
+    steps = [T.Resize(size, interpolation=T.InterpolationMode.BILINEAR), T.CenterCrop(size)]
+    if channels == 1:
+        steps.append(T.Grayscale(1))
+    steps += [T.ToTensor(), T.Normalize([0.5] * channels, [0.5] * channels)]
+    return T.Compose(steps), f"resize{size}-bilinear-centercrop{size}-{channels}ch-to[-1,1]"
 
 
 class LinearClassification(Task):
@@ -45,43 +69,93 @@ class LinearClassification(Task):
 
     def __init__(self, cfg: dict):
         super().__init__(LinearConfig(**cfg))
+        self.headline = self.cfg.metric
 
     def run(self, backbone, ctx: TaskContext) -> dict[str, float]:
         cfg = self.cfg
-        data_cfg = {**dict(ctx.data_cfg), "name": cfg.dataset}
-        train = build_dataset(data_cfg, "train").subset(ctx.eval_cfg.get("max_train_samples"), cfg.seed)
-        test = build_dataset(data_cfg, "test").subset(ctx.eval_cfg.get("max_test_samples"), cfg.seed)
         t0 = time.time()
-        x_train, y_train = extract_features(backbone, train, ctx.device, cfg.batch_size, "train features")
-        x_test, y_test = extract_features(backbone, test, ctx.device, cfg.batch_size, "test features")
+        splits = self._splits(backbone, ctx)
+        if cfg.validation == "official":
+            fit, val = splits["train"], splits["val"]
+        else:
+            fit, val = holdout(splits["train"], cfg.val_fraction, cfg.seed)
         t_features = time.time() - t0
-        feature_dim = x_train.shape[1]
-        mean, std = x_train.mean(0), x_train.std(0)
-        varying = std > 1e-6  # constant features (e.g. the zero padding of raw pixels) carry nothing
-        x_train = (x_train[:, varying] - mean[varying]) / std[varying]
-        x_test = (x_test[:, varying] - mean[varying]) / std[varying]
-        x_train, y_train, x_test, y_test = (t.to(ctx.device) for t in (x_train, y_train, x_test, y_test))
-        num_classes = int(y_train.max()) + 1
+        metrics = linear_protocol(fit, val, splits["test"], cfg.metric, cfg.wd_grid, cfg.max_iter, ctx.device,
+                                  desc=f"{cfg.dataset}: weight-decay sweep")
+        log.info("linear %s: %s %.2f (wd %.3g chosen on validation); features %.0f s, fits %.0f s", cfg.dataset,
+                 cfg.metric, metrics[cfg.metric], metrics["weight_decay"], t_features, time.time() - t0 - t_features)
+        return metrics
 
-        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(cfg.seed)).to(ctx.device)
-        n_val = int(round(cfg.val_fraction * len(x_train)))
-        val_idx, fit_idx = order[:n_val], order[n_val:]
-        grid = sorted(np.logspace(*cfg.wd_grid[:2], int(cfg.wd_grid[2])).tolist(), reverse=True)
-        best_wd, best_val, weights = None, -1.0, None
-        for wd in tqdm(grid, desc="weight-decay sweep", leave=False):
-            weights = fit_logistic(x_train[fit_idx], y_train[fit_idx], num_classes, wd, cfg.max_iter, init=weights)
-            val_acc = accuracy(predict(x_train[val_idx], weights), y_train[val_idx])
-            if val_acc > best_val:
-                best_wd, best_val = wd, val_acc
-        weights = fit_logistic(x_train, y_train, num_classes, best_wd, cfg.max_iter)
-        top1 = accuracy(predict(x_test, weights), y_test)
-        log.info("linear %s: top-1 %.2f (wd %.2g chosen on validation, val top-1 %.2f); features %.0f s, fits %.0f s",
-                 cfg.dataset, top1, best_wd, best_val, t_features, time.time() - t0 - t_features)
-        return {"top1": top1, "val_top1": best_val, "weight_decay": best_wd, "feature_dim": float(feature_dim),
-                "varying_features": float(x_train.shape[1]),
-                "train_samples": float(len(x_train)), "test_samples": float(len(x_test))}
+    def _splits(self, backbone, ctx: TaskContext) -> dict[str, Split]:
+        names = ("train", "val", "test") if self.cfg.validation == "official" else ("train", "test")
+        limits = {"train": ctx.eval_cfg.get("max_train_samples"), "val": ctx.eval_cfg.get("max_train_samples"),
+                  "test": ctx.eval_cfg.get("max_test_samples")}
+        if not _takes_transform(DATASETS.get(self.cfg.dataset)):
+            return {s: self._in_memory_split(backbone, ctx, s, limits[s]) for s in names}
+        return {s: self._evaluation_split(backbone, ctx, s, limits[s]) for s in names}
+
+    def _in_memory_split(self, backbone, ctx: TaskContext, split: str, n: Optional[int]) -> Split:
+        data = build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split).subset(n, self.cfg.seed)
+        x, y = extract_features(backbone, data, ctx.device, self.cfg.batch_size, f"{self.cfg.dataset} {split} features")
+        return Split(x, y)
+
+    def _evaluation_split(self, backbone, ctx: TaskContext, split: str, n: Optional[int]) -> Split:
+        cfg = self.cfg
+        transform, transform_key = evaluation_transform(cfg.image_size or ctx.image_size, ctx.image_channels)
+        data = DATASETS.get(cfg.dataset)(split=split, root=str(data_root(ctx.datasets_root)), transform=transform,
+                                         **cfg.loader)
+        data = limit(data, n, cfg.seed)
+        x = cached_evaluation_features(backbone, data, cfg.dataset, split, transform_key, ctx.device,
+                                       ctx.features_cache, cfg.batch_size, cfg.num_workers)
+        return Split(x, data.targets, getattr(data, "difficult", None))
 
 
-@TASKS.register("linear_fmnist")
-class LinearFashionMNIST(LinearClassification):
-    """Linear classification of Fashion-MNIST: 60k train images, top-1 on the 10k test images."""
+def _takes_transform(loader) -> bool:
+    """Evaluation-set loaders take a ``transform``; pretraining sets (InMemoryImages) do not."""
+    return "transform" in inspect.signature(loader).parameters
+
+
+# One registered task per dataset, so ``task=linear_<name>`` names what it evaluates. The yaml of the
+# same name sets the dataset, the metric and the validation source.
+LINEAR_TASKS = ("fmnist", "digits", "aircraft", "caltech101", "cars", "cifar10", "cifar100", "dtd", "flowers",
+                "food", "pets", "sun397", "voc2007", "stl10", "imagenet100", "imagenet")
+for _name in LINEAR_TASKS:
+    TASKS.register(f"linear_{_name}")(type(f"Linear_{_name}", (LinearClassification,), {
+        "__doc__": f"Linear classification of {_name} on frozen features (launch/task/linear_{_name}.yaml)."}))
+
+
+@TASKS.register("transfer_linear")
+class TransferSuite(Task):
+    """Several linear tasks on one backbone; reports each one's metric and their average.
+
+    Config: ``members`` (key -> a linear_<name> task config); any other key is set in every member
+    (how a preset such as smoke shortens the sweep of all of them: ``task.wd_grid=[-1,1,2]``).
+    """
+
+    headline = "average"
+    higher_is_better = True
+
+    def __init__(self, cfg: dict):
+        cfg = dict(cfg)
+        members = dict(cfg.pop("members", None) or {})
+        super().__init__({"members": members, "shared": cfg})
+        if not members:
+            raise ValueError("a transfer suite needs at least one member task")
+        self.members = {}
+        for key, member in members.items():
+            member = {**dict(member), **cfg}
+            self.members[key] = TASKS.get(member.pop("name"))(member)
+
+    def run(self, backbone, ctx: TaskContext) -> dict[str, float]:
+        metrics = {}
+        for key, task in self.members.items():
+            result = task.run(backbone, ctx)
+            metrics[key] = result[task.headline]
+            metrics.update({f"{key}/{k}": v for k, v in result.items()})
+        metrics["average"] = sum(metrics[k] for k in self.members) / len(self.members)
+        metrics["feature_dim"] = next(metrics[f"{k}/feature_dim"] for k in self.members)
+        return metrics
+
+
+TASKS.register("transfer_embedded")(type("TransferEmbedded", (TransferSuite,), {
+    "__doc__": "The offline transfer suite: Fashion-MNIST and scikit-learn's digits (launch/task/transfer_embedded.yaml)."}))

@@ -1,5 +1,9 @@
 """Real-image datasets, built by name from the ``data`` config section."""
-from benchmark.data import fashion_mnist  # noqa: F401  (registers)
+# importing a loader module registers it
+from benchmark.data import fashion_mnist  # noqa: F401  (pretraining)
+from benchmark.data import cifar, stl10, imagenet  # noqa: F401  (in-domain evaluation)
+from benchmark.data import aircraft, caltech101, cars, dtd, flowers, food, pets, sun397, voc2007  # noqa: F401  (transfer)
+from benchmark.data import digits  # noqa: F401  (offline transfer target)
 from benchmark.data.errors import DatasetNotFoundError  # noqa: F401
 from benchmark.registry import DATASETS
 

@@ -1,0 +1,122 @@
+"""Labelled image sets for evaluation: what every evaluation-dataset loader returns.
+
+An evaluation set yields ``(transform(PIL RGB image), target)`` and exposes, without decoding any
+image, ``targets`` ((N,) int64 class indices, or an (N, K) float 0/1 matrix for multi-label sets such
+as VOC2007), ``classes`` (names, in target order) and ``multilabel``. Three sources:
+  - ``ImageFiles``: images read from files on demand (most transfer sets, ImageNet);
+  - ``ArrayImages``: images already decoded into a uint8 array (Fashion-MNIST, scikit-learn digits);
+  - ``TorchvisionImages``: a torchvision dataset class that reads the official release itself.
+
+Loaders are registered in ``DATASETS`` as ``loader(split, root=None, download=False, transform=None)``.
+Every set has "train" and "test"; sets with an official validation split also have "val" and
+"trainval". ``root`` is the folder holding every dataset in its usual sub-folder (the layout
+torchvision uses, e.g. <root>/dtd/labels); ``data_root`` resolves it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+DEFAULT_DATA_ROOT = "data"
+
+
+def data_root(root: Optional[str]) -> Path:
+    """``root`` if given, else ``$GANREP_DATA``, else ./data."""
+    return Path(root or os.environ.get("GANREP_DATA") or DEFAULT_DATA_ROOT).expanduser()
+
+
+def check_split(dataset: str, split: str, valid: Sequence[str]) -> None:
+    if split not in valid:
+        raise ValueError(f"unknown {dataset} split {split!r}; valid splits: {', '.join(valid)}")
+
+
+class _EvaluationSet(torch.utils.data.Dataset):
+    def __init__(self, targets, classes: list[str], transform: Optional[Callable]):
+        self.targets = torch.as_tensor(np.asarray(targets))
+        if self.targets.ndim == 2:
+            self.targets = self.targets.float()
+        else:
+            self.targets = self.targets.long()
+        self.classes = list(classes)
+        self.transform = transform
+
+    @property
+    def multilabel(self) -> bool:
+        return self.targets.ndim == 2
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def _image(self, i: int) -> Image.Image:
+        raise NotImplementedError
+
+    def __getitem__(self, i: int):
+        image = self._image(i)
+        return (self.transform(image) if self.transform else image), self.targets[i]
+
+
+class ImageFiles(_EvaluationSet):
+    """Images decoded from ``paths`` on demand (converted to RGB)."""
+
+    def __init__(self, paths: Sequence, targets, classes: list[str], transform: Optional[Callable] = None):
+        super().__init__(targets, classes, transform)
+        if len(paths) != len(self.targets):
+            raise ValueError(f"{len(paths)} image paths but {len(self.targets)} targets")
+        self.paths = [str(p) for p in paths]
+
+    def _image(self, i: int) -> Image.Image:
+        with Image.open(self.paths[i]) as image:
+            return image.convert("RGB")
+
+
+class ArrayImages(_EvaluationSet):
+    """Images held as a uint8 array, (N, H, W) grayscale or (N, H, W, 3) RGB."""
+
+    def __init__(self, images: np.ndarray, targets, classes: list[str], transform: Optional[Callable] = None):
+        super().__init__(targets, classes, transform)
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(self.targets):
+            raise ValueError(f"expects {len(self.targets)} uint8 images (N, H, W[, 3]), got {images.dtype} "
+                             f"{images.shape}")
+        self.images = images
+
+    def _image(self, i: int) -> Image.Image:
+        return Image.fromarray(self.images[i]).convert("RGB")
+
+
+class TorchvisionImages(_EvaluationSet):
+    """A torchvision dataset whose items are (PIL image, int label); targets are read from its lists."""
+
+    def __init__(self, dataset, targets, classes: list[str], transform: Optional[Callable] = None):
+        super().__init__(targets, classes, transform)
+        if len(dataset) != len(self.targets):
+            raise ValueError(f"{len(dataset)} items but {len(self.targets)} targets")
+        self.dataset = dataset
+
+    def _image(self, i: int) -> Image.Image:
+        return self.dataset[i][0].convert("RGB")
+
+
+class SubsetView(_EvaluationSet):
+    """The items ``indices`` of an evaluation set (targets and transform carried over)."""
+
+    def __init__(self, dataset: _EvaluationSet, indices: torch.Tensor):
+        super().__init__(dataset.targets[indices], dataset.classes, dataset.transform)
+        self.dataset, self.indices = dataset, indices.tolist()
+        if getattr(dataset, "difficult", None) is not None:
+            self.difficult = dataset.difficult[indices]
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+
+def limit(dataset: _EvaluationSet, n: Optional[int], seed: int = 0) -> _EvaluationSet:
+    """A seeded random subset of ``n`` items (the set itself when n is None or not smaller)."""
+    if n is None or n >= len(dataset):
+        return dataset
+    return SubsetView(dataset, torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n])
