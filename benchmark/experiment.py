@@ -21,6 +21,7 @@ from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_te
 from benchmark.augment import make_augment
 from benchmark.backbones import build_backbone
 from benchmark.boards import render_board, write_board_entry
+from benchmark.suite_board import is_suite_record, render_suite_board
 from benchmark.data import build_dataset
 from benchmark.engine import pretrain
 from benchmark.generators import build_generator
@@ -77,6 +78,8 @@ def run_experiment(hydra_cfg: DictConfig) -> dict:
         for anchor in ANCHOR_METHODS:
             _ensure_anchor(cfg, anchor)
     board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
+    if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows
+        render_suite_board(results, Path(cfg["paths"]["leaderboards"]), record["task"])
     if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
         write_board_entry(results, cfg["preset"], cfg["board"], record)
         board = render_board(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"], cfg["board"]["name"])

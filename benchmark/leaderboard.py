@@ -5,6 +5,7 @@ method (its seeds averaged, spread shown when there are several), a column per t
 The anchor rows (raw pixels, random init) are kept at the bottom, marked as anchors.
 
     python -m benchmark.leaderboard --results results --out leaderboards --preset embedded [--board ablation]
+    python -m benchmark.leaderboard --suite transfer_linear
 """
 from __future__ import annotations
 
@@ -122,8 +123,14 @@ def main() -> None:
     parser.add_argument("--out", default="leaderboards")
     parser.add_argument("--preset", default="embedded")
     parser.add_argument("--board", help="render this paper-table board (benchmark/boards.py) instead")
+    parser.add_argument("--suite", help="render this transfer suite's board (benchmark/suite_board.py) instead, "
+                                        "e.g. transfer_linear")
     args = parser.parse_args()
-    if args.board:
+    if args.suite:
+        from benchmark.suite_board import render_suite_board  # builds on this module
+
+        print(render_suite_board(Path(args.results), Path(args.out), args.suite))
+    elif args.board:
         from benchmark.boards import render_board  # boards builds on this module
 
         print(render_board(Path(args.results), Path(args.out), args.preset, args.board))

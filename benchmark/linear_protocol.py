@@ -72,6 +72,13 @@ def _score(metric: str, scores: torch.Tensor, split: Split) -> float:
     return CLASSIFICATION_METRICS[metric](scores, split.targets)
 
 
+def _class_ap(scores: torch.Tensor, split: Split, k: int) -> float:
+    """Validation AP of class k; 0 when the split has no positive of it (the strongest decay is kept)."""
+    difficult = None if split.difficult is None else split.difficult[:, k]
+    positive = split.targets[:, k].bool() if difficult is None else split.targets[:, k].bool() & ~difficult.bool()
+    return voc07_average_precision(scores[:, k], split.targets[:, k], difficult) if positive.any() else 0.0
+
+
 def linear_protocol(fit: Split, val: Split, test: Split, metric: str, wd_grid, max_iter: int = 100,
                     device: torch.device = torch.device("cpu"), desc: str = "weight-decay sweep",
                     tolerance_grad: float = 1e-3) -> dict:
@@ -93,9 +100,7 @@ def linear_protocol(fit: Split, val: Split, test: Split, metric: str, wd_grid, m
         weights = fit_logistic(x_fit, y_fit, num_classes, wd, max_iter, init=weights, tolerance_grad=tolerance_grad)
         scores = decision_scores(x_val, weights).cpu()
         if multilabel:  # one AP per class: each class chooses its own decay
-            val_scores.append([voc07_average_precision(scores[:, k], val.targets[:, k],
-                                                       None if val.difficult is None else val.difficult[:, k])
-                               for k in range(num_classes)])
+            val_scores.append([_class_ap(scores, val, k) for k in range(num_classes)])
         else:
             val_scores.append(_score(metric, scores, val))
     val_scores = np.asarray(val_scores)

@@ -45,9 +45,19 @@ def voc07_average_precision(scores: torch.Tensor, positive: torch.Tensor,
 
 def voc07_mean_average_precision(scores: torch.Tensor, targets: torch.Tensor,
                                  difficult: Optional[torch.Tensor] = None) -> float:
-    """Mean over classes of the 11-point AP: scores and targets (N, K), difficult (N, K) or None."""
-    return sum(voc07_average_precision(scores[:, k], targets[:, k], None if difficult is None else difficult[:, k])
-               for k in range(targets.shape[1])) / targets.shape[1]
+    """Mean over classes of the 11-point AP: scores and targets (N, K), difficult (N, K) or None.
+
+    Classes with no (non-difficult) positive item are left out of the mean (the full VOC07 test set
+    has positives of every class; a subset may not); it is an error when no class has one.
+    """
+    aps = []
+    for k in range(targets.shape[1]):
+        positive = targets[:, k].bool() if difficult is None else targets[:, k].bool() & ~difficult[:, k].bool()
+        if positive.any():
+            aps.append(voc07_average_precision(scores[:, k], targets[:, k], None if difficult is None else difficult[:, k]))
+    if not aps:
+        raise ValueError("mean average precision is undefined: no class has a positive item")
+    return sum(aps) / len(aps)
 
 
 CLASSIFICATION_METRICS = {"top1": top1, "mean_per_class": mean_per_class_accuracy,

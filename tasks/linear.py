@@ -80,7 +80,9 @@ class LinearClassification(Task):
         else:
             fit, val = holdout(splits["train"], cfg.val_fraction, cfg.seed)
         t_features = time.time() - t0
-        metrics = linear_protocol(fit, val, splits["test"], cfg.metric, cfg.wd_grid, cfg.max_iter, ctx.device,
+        wd_grid = ctx.eval_cfg.get("wd_grid") or cfg.wd_grid  # a preset's limit wins (smoke: 2 values)
+        max_iter = ctx.eval_cfg.get("max_iter") or cfg.max_iter
+        metrics = linear_protocol(fit, val, splits["test"], cfg.metric, wd_grid, max_iter, ctx.device,
                                   desc=f"{cfg.dataset}: weight-decay sweep")
         log.info("linear %s: %s %.2f (wd %.3g chosen on validation); features %.0f s, fits %.0f s", cfg.dataset,
                  cfg.metric, metrics[cfg.metric], metrics["weight_decay"], t_features, time.time() - t0 - t_features)

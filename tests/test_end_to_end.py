@@ -86,3 +86,20 @@ def test_missing_dataset_leaves_no_record(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match="no-debian"):
         run_experiment(cfg)
     assert not (tmp_path / "results").exists()
+
+
+def test_transfer_embedded_run_fills_the_suite_board(tmp_path):
+    real_fmnist_or_skip()
+    result = launch(tmp_path, "preset=smoke", "task=transfer_embedded", "anchors=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [record_file] = (tmp_path / "results" / "smoke" / "transfer_embedded").glob("sqsp-*.json")
+    record = json.loads(record_file.read_text())
+    assert record["headline"] == "average"
+    m = record["metrics"]
+    assert m["average"] == pytest.approx((m["fashion_mnist"] + m["digits"]) / 2)
+    assert m["digits/train_samples"] == 600 and m["fashion_mnist/test_samples"] == 300  # the smoke limits
+    board = (tmp_path / "leaderboards" / "transfer_embedded.md").read_text()
+    assert "| smoke    | sqsp" in board and f"{m['digits']:.2f}" in board
+    assert "transfer_embedded average" in (tmp_path / "leaderboards" / "smoke.md").read_text()
+    # features of the evaluation sets were cached by backbone hash
+    assert list((tmp_path / "artifacts" / "features" / "digits").glob("train-*.pt"))
