@@ -195,3 +195,18 @@ def test_reported_transfer_rows_are_transcribed_consistently(tmp_path):
     board = render_suite_board(tmp_path / "results", tmp_path, "transfer_linear").read_text()
     assert "## Reported" in board and "Copied from the paper, not measured by this suite." in board
     assert "| ImageNet (Syn. & Real)     | Sq&Sp    | 33.85" in board and "No `task=transfer_linear` results" in board
+
+
+def test_probe_on_fashion_mnist_learns():
+    """The SGD probe on the in-memory pretraining set, on raw pixels (a backbone whose features a linear
+    layer can use at once): a few epochs on 1000 augmented images beat chance by far."""
+    from benchmark.backbones import Flatten
+
+    real_fmnist_or_skip()
+    task = build_task("probe_fmnist", num_workers=0, batch_size=64, lr=0.4, crop_scale=[0.6, 1.0])
+    ctx = context("unused", max_train_samples=1000, max_test_samples=300, epochs=3)
+    ctx.image_channels = 1
+    metrics = task.run(Flatten(32 * 32), ctx)
+    assert metrics["epochs"] == 3 and metrics["train_samples"] == 1000 and metrics["lr"] == 0.4 * 64 / 256
+    assert metrics["feature_dim"] == 1024 and metrics["test_samples"] == 300
+    assert metrics["top1"] > 50  # ten classes
