@@ -3,7 +3,7 @@
 Following "How Well Do Self-Supervised Models Transfer?" (Ericsson, Gouk, Hospedales, CVPR 2021):
   1. fit logistic regression on the training part for each weight decay of the grid (45 values of
      logspace(-6, 5); C = 1/wd), from the strongest decay down, each fit warm-started from the
-     previous one;
+     previous one (its solution and its L-BFGS curvature memory);
   2. keep the decay whose model scores best on the validation part (the official val split where the
      dataset has one, else a seeded hold-out of train);
   3. refit with that decay on train + validation and score the test split once.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmark.logistic import decision_scores, fit_logistic
+from benchmark.logistic import LogisticPath, decision_scores, fit_logistic
 from benchmark.metrics import CLASSIFICATION_METRICS, voc07_average_precision
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,9 @@ def linear_protocol(fit: Split, val: Split, test: Split, metric: str, wd_grid, m
     standardise = _standardiser(fit.features)
     x_fit, x_val = (standardise(s.features).to(device) for s in (fit, val))
     y_fit = fit.targets.to(device)
-    weights, val_scores = None, []
+    path, val_scores = LogisticPath(x_fit, y_fit, num_classes, max_iter, tolerance_grad), []
     for wd in tqdm(grid, desc=desc, leave=False, mininterval=2):
-        weights = fit_logistic(x_fit, y_fit, num_classes, wd, max_iter, init=weights, tolerance_grad=tolerance_grad)
+        weights = path.fit(wd)
         scores = decision_scores(x_val, weights).cpu()
         if multilabel:  # one AP per class: each class chooses its own decay
             val_scores.append([_class_ap(scores, val, k) for k in range(num_classes)])

@@ -3,7 +3,7 @@
 The transfer protocol's cost is the weight-decay sweep: 45 values of logspace(-6, 5), each fitted on
 the train part and scored on a validation hold-out, warm-started from the previous (stronger) decay,
 then one refit on train + validation scored on test. This script runs exactly that with
-``benchmark.logistic.fit_logistic`` and with ``sklearn.linear_model.LogisticRegression(solver="lbfgs")``
+``benchmark.logistic.LogisticPath`` (what ``benchmark/linear_protocol.py`` uses) and with ``sklearn.linear_model.LogisticRegression(solver="lbfgs")``
 (C = 1/wd, the same objective) and prints wall time and accuracies.
 
 Features: Fashion-MNIST pixels through a fixed random ReLU projection to ``--dim`` dimensions
@@ -23,7 +23,7 @@ import torch
 
 from benchmark.data import build_dataset
 from benchmark.data.in_memory import to_float
-from benchmark.logistic import fit_logistic, predict
+from benchmark.logistic import LogisticPath, predict
 
 
 def random_relu_features(images: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
@@ -34,18 +34,17 @@ def random_relu_features(images: torch.Tensor, dim: int, seed: int) -> torch.Ten
 
 def sweep_ours(x_fit, y_fit, x_val, y_val, x_all, y_all, x_test, y_test, grid, max_iter, tol=None):
     tol = {} if tol is None else {"tolerance_grad": tol}
-    stats = {}
     t0 = time.perf_counter()
-    best, weights = (None, -1.0), None
+    best, path = (None, -1.0), LogisticPath(x_fit, y_fit, 10, max_iter, **tol)
     for wd in grid:
-        weights = fit_logistic(x_fit, y_fit, 10, wd, max_iter, init=weights, stats=stats, **tol)
+        weights = path.fit(wd)
         acc = (predict(x_val, weights) == y_val).float().mean().item()
         if acc > best[1]:
             best = (wd, acc)
-    final = fit_logistic(x_all, y_all, 10, best[0], max_iter, stats=stats, **tol)
-    test = (predict(x_test, final) == y_test).float().mean().item()
+    refit = LogisticPath(x_all, y_all, 10, max_iter, **tol)
+    test = (predict(x_test, refit.fit(best[0])) == y_test).float().mean().item()
     return {"seconds": time.perf_counter() - t0, "wd": best[0], "val": 100 * best[1], "test": 100 * test,
-            "loss evaluations": stats["evaluations"]}
+            "loss evaluations": path.evaluations + refit.evaluations}
 
 
 def sweep_sklearn(x_fit, y_fit, x_val, y_val, x_all, y_all, x_test, y_test, grid, max_iter, tol=1e-4):

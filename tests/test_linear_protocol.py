@@ -186,3 +186,43 @@ def test_protocol_rejects_unknown_metric():
     s = Split(torch.randn(20, 3), torch.arange(20) % 2)
     with pytest.raises(ValueError, match="valid metrics: top1, mean_per_class, voc07_map"):
         linear_protocol(s, s, s, "top5", [-1, 1, 3])
+
+
+# ------------------------------------------------------------------------------------------ L-BFGS
+def test_lbfgs_memory_stays_exact_when_the_penalty_changes():
+    """On a quadratic every stored pair satisfies y = A s; after the objective gains 1/2 x^T diag(delta) x,
+    the corrected pairs satisfy the new secant equation y = (A + diag(delta)) s."""
+    from benchmark.lbfgs import LBFGS
+
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    a = m @ m.T + 0.5 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    solver = LBFGS(history=4)
+    x = solver.minimize(lambda x: (0.5 * x @ a @ x - b @ x, a @ x - b), torch.zeros(6, dtype=torch.float64),
+                        max_iter=200, tolerance_grad=1e-12, tolerance_change=0)
+    torch.testing.assert_close(x, torch.linalg.solve(a, b))
+    assert solver.pairs
+    for s, y in solver.pairs:
+        torch.testing.assert_close(y, a @ s)
+    delta = torch.rand(6, generator=g, dtype=torch.float64)
+    solver.shift_penalty(delta)
+    for s, y in solver.pairs:
+        torch.testing.assert_close(y, (a + torch.diag(delta)) @ s)
+    shifted = a + torch.diag(delta)
+    x2 = solver.minimize(lambda x: (0.5 * x @ shifted @ x - b @ x, shifted @ x - b), x, max_iter=200,
+                         tolerance_grad=1e-12, tolerance_change=0)
+    torch.testing.assert_close(x2, torch.linalg.solve(shifted, b))
+
+
+def test_warm_path_reaches_the_cold_solution():
+    from benchmark.logistic import LogisticPath
+
+    x, y = _blobs(300, 5, 3, 5)
+    x, y = torch.tensor(x), torch.tensor(y)
+    path = LogisticPath(x, y, 3, max_iter=500, tolerance_grad=1e-9, tolerance_change=0)
+    for wd in (100.0, 10.0, 1.0):
+        warm = path.fit(wd)
+    cold = fit_logistic(x, y, 3, 1.0, max_iter=500, tolerance_grad=1e-9, tolerance_change=0)
+    torch.testing.assert_close(warm[0], cold[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(warm[1], cold[1], atol=1e-6, rtol=0)
