@@ -125,6 +125,11 @@ def _run(cfg: dict) -> dict:
     task = TASKS.get(cfg["task"]["name"])(task_cfg)
 
     real_train = build_dataset(cfg["data"], "train")  # fails early, with where it looked, if data is missing
+    task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
+                           eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
+                           features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
+                           image_channels=real_train.channels, image_size=real_train.image_size)
+    task.check_data(task_ctx)  # the evaluation data too, before any pretraining
     generator = None
     if "generator" in method_cls.consumed_sources(method_cfg):
         t = time.time()
@@ -162,10 +167,6 @@ def _run(cfg: dict) -> dict:
         timings["pretrain"] = time.time() - t
 
     t = time.time()
-    task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
-                           eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
-                           features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
-                           image_channels=real_train.channels, image_size=real_train.image_size)
     metrics = task.run(method.evaluation_backbone(), task_ctx)
     timings["evaluation"] = time.time() - t
     timings["total"] = time.time() - t_start

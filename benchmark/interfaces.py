@@ -156,5 +156,9 @@ class Task:
     def __init__(self, cfg: Any):
         self.cfg = cfg
 
+    def check_data(self, ctx: TaskContext) -> None:
+        """Raise (e.g. DatasetNotFoundError) if the task's data is missing; called before pretraining,
+        so a missing dataset fails in seconds, not after hours. Default: nothing to check."""
+
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         raise NotImplementedError

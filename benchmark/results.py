@@ -31,11 +31,13 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit(repo_dir: Path) -> str:
-    """HEAD's hash, with '+dirty' when the tree has uncommitted changes; 'unknown' outside git."""
+    """HEAD's hash, with '+dirty' when code or configs have uncommitted changes; 'unknown' outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
+        # the suite's own outputs (records, leaderboards) are not code: they do not make a run dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results", ":(exclude)leaderboards"], cwd=repo_dir,
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (subprocess.CalledProcessError, FileNotFoundError):

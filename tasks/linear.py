@@ -88,6 +88,15 @@ class LinearClassification(Task):
                  cfg.metric, metrics[cfg.metric], metrics["weight_decay"], t_features, time.time() - t0 - t_features)
         return metrics
 
+    def check_data(self, ctx: TaskContext) -> None:
+        """Build every split's loader (they read file lists, not images) so missing data fails now."""
+        loader = DATASETS.get(self.cfg.dataset)
+        for split in ("train", "val", "test") if self.cfg.validation == "official" else ("train", "test"):
+            if _takes_transform(loader):
+                loader(split=split, root=str(data_root(ctx.datasets_root)), **self.cfg.loader)
+            else:
+                build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split)
+
     def _splits(self, backbone, ctx: TaskContext) -> dict[str, Split]:
         names = ("train", "val", "test") if self.cfg.validation == "official" else ("train", "test")
         limits = {"train": ctx.eval_cfg.get("max_train_samples"), "val": ctx.eval_cfg.get("max_train_samples"),
@@ -147,6 +156,10 @@ class TransferSuite(Task):
         for key, member in members.items():
             member = {**dict(member), **cfg}
             self.members[key] = TASKS.get(member.pop("name"))(member)
+
+    def check_data(self, ctx: TaskContext) -> None:
+        for task in self.members.values():
+            task.check_data(ctx)
 
     def run(self, backbone, ctx: TaskContext) -> dict[str, float]:
         metrics = {}

@@ -71,6 +71,10 @@ class LinearProbe(Task):
         images = data.images.permute(0, 2, 3, 1).numpy()
         return ArrayImages(images[..., 0] if images.shape[-1] == 1 else images, data.labels, data.classes, transform)
 
+    def check_data(self, ctx: TaskContext) -> None:
+        for split in ("train", "test"):
+            self._dataset(ctx, split, None)
+
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         cfg, device = self.cfg, ctx.device
         epochs = ctx.eval_cfg.get("epochs") or cfg.epochs

@@ -103,3 +103,11 @@ def test_transfer_embedded_run_fills_the_suite_board(tmp_path):
     assert "transfer_embedded average" in (tmp_path / "leaderboards" / "smoke.md").read_text()
     # features of the evaluation sets were cached by backbone hash
     assert list((tmp_path / "artifacts" / "features" / "digits").glob("train-*.pt"))
+
+
+def test_missing_evaluation_data_fails_before_pretraining(tmp_path):
+    real_fmnist_or_skip()
+    result = launch(tmp_path, "preset=smoke", "task=transfer_linear", f"paths.datasets={tmp_path}/no_datasets")
+    assert result.returncode != 0
+    assert "not found. Looked in" in result.output and "fgvc-aircraft-2013b" in result.output
+    assert "pretraining sqsp" not in result.output and "training the GAN" not in result.output
