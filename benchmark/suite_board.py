@@ -2,7 +2,8 @@
 
 ``leaderboards/<suite>.md`` holds one row per (preset, method variant) recorded for the suite task,
 every member's metric and the average (seeds averaged, spread shown when there are several), and,
-when ``launch/reported/<suite>.yaml`` exists, the paper's numbers as rows labelled "reported".
+when ``launch/reported/<suite>.yaml`` exists, the paper's numbers as rows labelled "reported";
+plus a heatmap ``<suite>.png`` of the same numbers.
 Rendered after every run of a suite task and by ``python -m benchmark.leaderboard --suite <name>``.
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ def render_suite_markdown(suite: str, records: list[dict], reported: dict | None
         lines += [f"## Reported ({reported['source']})", "",
                   "Copied from the paper, not measured by this suite.", "",
                   rep.to_markdown(index=False, disable_numparse=True), ""]
+    lines += [f"![every row and column of the tables above as a heatmap]({suite}.png)", ""]
     return "\n".join(lines)
 
 
@@ -66,8 +68,50 @@ def load_reported(suite: str) -> dict | None:
     return yaml.safe_load(path.read_text()) if path.exists() else None
 
 
+def render_suite_plot(records: list[dict], reported: dict | None, path: Path) -> None:
+    """A heatmap: a row per method (ours, then reported), a column per dataset; each column is
+    coloured by its own range, so it shows which method leads on which dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels, rows, columns = [], [], None
+    if records:
+        df, members = suite_frame(records)
+        columns = members + ["average"]
+        means = df.groupby(["preset", "method"], sort=False)[columns].mean().sort_values("average", ascending=False)
+        labels += [f"{preset}: {method}" for preset, method in means.index]
+        rows += means.to_numpy().tolist()
+    if reported:
+        columns = columns or reported["columns"] + ["average"]
+        for r in reported["rows"]:
+            if list(reported["columns"]) + ["average"] == columns:
+                labels.append(f"reported: {r['pretraining']} {r['method']}")
+                rows.append(list(r["values"]) + [r["average"]])
+    if not rows:
+        return
+    values = np.array(rows, dtype=float)
+    low, high = np.nanmin(values, 0), np.nanmax(values, 0)
+    shade = (values - low) / np.where(high > low, high - low, 1.0)
+    fig, ax = plt.subplots(figsize=(2.5 + 0.07 * max(map(len, labels)) + 0.9 * len(columns), 0.8 + 0.32 * len(rows)))
+    ax.imshow(shade, cmap="viridis", aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7, color="white" if shade[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_title("colour: place between the column's lowest and highest value (yellow = highest)", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def render_suite_board(results_dir: Path, out_dir: Path, suite: str) -> Path:
     records = [r for r in load_records(results_dir) if r["task"] == suite and is_suite_record(r)]
+    reported = load_reported(suite)
     path = Path(out_dir) / f"{suite}.md"
-    atomic_write_text(path, render_suite_markdown(suite, records, load_reported(suite)))
+    atomic_write_text(path, render_suite_markdown(suite, records, reported))
+    render_suite_plot(records, reported, path.with_suffix(".png"))
     return path

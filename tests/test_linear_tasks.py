@@ -195,6 +195,7 @@ def test_reported_transfer_rows_are_transcribed_consistently(tmp_path):
     board = render_suite_board(tmp_path / "results", tmp_path, "transfer_linear").read_text()
     assert "## Reported" in board and "Copied from the paper, not measured by this suite." in board
     assert "| ImageNet (Syn. & Real)     | Sq&Sp    | 33.85" in board and "No `task=transfer_linear` results" in board
+    assert (tmp_path / "transfer_linear.png").stat().st_size > 0 and "(transfer_linear.png)" in board
 
 
 def test_probe_on_fashion_mnist_learns():
