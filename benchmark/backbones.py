@@ -77,6 +77,49 @@ def resnet18_cifar(width: int = 64, in_channels: int = 3) -> CifarResNet:
     return CifarResNet((2, 2, 2, 2), width=width, in_channels=in_channels)
 
 
+class TorchvisionResNet(nn.Module):
+    """torchvision's ImageNet ResNet (7x7 stride-2 stem, max-pool) without its classifier: the
+    backbone of ImageNet-scale pretraining and of faithful detectron2 / mmseg exports."""
+
+    def __init__(self, depth: int, in_channels: int = 3):
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, net.conv1.out_channels, 7, 2, 3, bias=False)
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            self.add_module(name, getattr(net, name))
+        self.num_stages, self.depth = 4, depth
+        self.feature_dim = net.fc.in_features
+        self.in_channels = in_channels
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        maps = []
+        for stage in range(4):
+            x = getattr(self, f"layer{stage + 1}")(x)
+            maps.append(x)
+        return maps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.forward_stages(x)[-1], 1), 1)
+
+
+def _torchvision_resnet(depth: int):
+    def build(in_channels: int = 3, width: int = 64) -> TorchvisionResNet:
+        if width != 64:
+            raise ValueError(f"resnet{depth} has torchvision's widths; backbone.width must be 64, got {width}")
+        return TorchvisionResNet(depth, in_channels)
+
+    build.__doc__ = f"torchvision's ResNet-{depth}, randomly initialised, classifier removed."
+    return build
+
+
+for _depth in (18, 50):
+    BACKBONES.register(f"resnet{_depth}")(_torchvision_resnet(_depth))
+
+
 class Flatten(nn.Module):
     """The identity backbone: raw pixels as features (the leaderboard's raw-pixel anchor)."""
 
