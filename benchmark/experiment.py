@@ -75,7 +75,7 @@ def run_experiment(hydra_cfg: DictConfig) -> dict:
         record = _run(cfg)
         log.info("result record: %s", write_record(results, record))
     if cfg.get("anchors", True) and record["method"] not in ANCHOR_METHODS:
-        for anchor in ANCHOR_METHODS:
+        for anchor in TASKS.get(cfg["task"]["name"]).anchors:
             _ensure_anchor(cfg, anchor)
     board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
     if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows

@@ -152,6 +152,9 @@ class Task:
     name: ClassVar[str]
     headline: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
+    # the reference rows evaluated beside every method (methods/anchors.py); a task that needs stage
+    # maps (detection, segmentation) cannot take raw pixels
+    anchors: ClassVar[tuple] = ("raw_pixels", "random_init")
 
     def __init__(self, cfg: Any):
         self.cfg = cfg

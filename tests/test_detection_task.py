@@ -23,7 +23,9 @@ def test_fmnist_det_trains_and_reports_ap_without_touching_the_backbone():
 
 def test_fmnist_det_from_the_command_line(tmp_path):
     real_fmnist_or_skip()
-    result = launch(tmp_path, "preset=smoke", "task=fmnist_det", "anchors=false", "task.test_canvases=8",
-                    "task.batch_size=2")
+    result = launch(tmp_path, "preset=smoke", "task=fmnist_det", "task.test_canvases=8", "task.batch_size=2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sqsp / fmnist_det: AP50 =" in result.stdout
+    # the random-init backbone is this task's anchor; raw pixels have no stage maps to detect from
+    recorded = sorted(p.name.split("-")[0] for p in (tmp_path / "results" / "smoke" / "fmnist_det").glob("*.json"))
+    assert recorded == ["random_init", "sqsp"]
