@@ -57,7 +57,8 @@ def render_markdown(records: list[dict], preset: str) -> str:
         return f"# Leaderboard: preset `{preset}`\n\nNo results recorded yet.\n"
     df = records_frame(records)
     table = df.pivot_table(index="method", columns="headline", values="value", aggfunc=format_cell)
-    first = table.columns[0]
+    # rows are ranked by the task most methods have been evaluated on (a new task's column starts sparse)
+    first = max(table.columns, key=lambda c: (table[c].notna().sum(), -list(table.columns).index(c)))
     means = df[df.headline == first].groupby("method")["value"].mean()
     higher = bool(df[df.headline == first]["higher_is_better"].iloc[0])
     order = sorted(table.index, key=lambda m: (m in ANCHOR_LABELS, -means.get(m, float("-inf")) if higher
