@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from benchmark.logistic import LogisticPath, decision_scores, fit_logistic
-from benchmark.metrics import CLASSIFICATION_METRICS, voc07_average_precision
+from benchmark.metrics import CLASSIFICATION_METRICS, has_positive, voc07_average_precision
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def _score(metric: str, scores: torch.Tensor, split: Split) -> float:
 def _class_ap(scores: torch.Tensor, split: Split, k: int) -> float:
     """Validation AP of class k; 0 when the split has no positive of it (the strongest decay is kept)."""
     difficult = None if split.difficult is None else split.difficult[:, k]
-    positive = split.targets[:, k].bool() if difficult is None else split.targets[:, k].bool() & ~difficult.bool()
-    return voc07_average_precision(scores[:, k], split.targets[:, k], difficult) if positive.any() else 0.0
+    return voc07_average_precision(scores[:, k], split.targets[:, k], difficult) \
+        if has_positive(split.targets[:, k], difficult) else 0.0
 
 
 def linear_protocol(fit: Split, val: Split, test: Split, metric: str, wd_grid, max_iter: int = 100,

@@ -43,6 +43,12 @@ def voc07_average_precision(scores: torch.Tensor, positive: torch.Tensor,
     return 100.0 * ap / 11
 
 
+def has_positive(positive: torch.Tensor, difficult: Optional[torch.Tensor] = None) -> bool:
+    """Whether a class has a positive item that is not difficult (its AP is defined)."""
+    positive = positive.bool()
+    return bool((positive if difficult is None else positive & ~difficult.bool()).any())
+
+
 def voc07_mean_average_precision(scores: torch.Tensor, targets: torch.Tensor,
                                  difficult: Optional[torch.Tensor] = None) -> float:
     """Mean over classes of the 11-point AP: scores and targets (N, K), difficult (N, K) or None.
@@ -52,9 +58,9 @@ def voc07_mean_average_precision(scores: torch.Tensor, targets: torch.Tensor,
     """
     aps = []
     for k in range(targets.shape[1]):
-        positive = targets[:, k].bool() if difficult is None else targets[:, k].bool() & ~difficult[:, k].bool()
-        if positive.any():
-            aps.append(voc07_average_precision(scores[:, k], targets[:, k], None if difficult is None else difficult[:, k]))
+        difficult_k = None if difficult is None else difficult[:, k]
+        if has_positive(targets[:, k], difficult_k):
+            aps.append(voc07_average_precision(scores[:, k], targets[:, k], difficult_k))
     if not aps:
         raise ValueError("mean average precision is undefined: no class has a positive item")
     return sum(aps) / len(aps)

@@ -93,7 +93,7 @@ class LinearClassification(Task):
         loader = DATASETS.get(self.cfg.dataset)
         for split in ("train", "val", "test") if self.cfg.validation == "official" else ("train", "test"):
             if _takes_transform(loader):
-                loader(split=split, root=str(data_root(ctx.datasets_root)), **self.cfg.loader)
+                open_evaluation_set(self.cfg.dataset, split, ctx, options=self.cfg.loader)
             else:
                 build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split)
 
@@ -113,12 +113,17 @@ class LinearClassification(Task):
     def _evaluation_split(self, backbone, ctx: TaskContext, split: str, n: Optional[int]) -> Split:
         cfg = self.cfg
         transform, transform_key = evaluation_transform(cfg.image_size or ctx.image_size, ctx.image_channels)
-        data = DATASETS.get(cfg.dataset)(split=split, root=str(data_root(ctx.datasets_root)), transform=transform,
-                                         **cfg.loader)
+        data = open_evaluation_set(cfg.dataset, split, ctx, transform, cfg.loader)
         data = limit(data, n, cfg.seed)
         x = cached_evaluation_features(backbone, data, cfg.dataset, split, transform_key, ctx.device,
                                        ctx.features_cache, cfg.batch_size, cfg.num_workers)
         return Split(x, data.targets, getattr(data, "difficult", None))
+
+
+def open_evaluation_set(dataset: str, split: str, ctx: TaskContext, transform=None, options: Optional[dict] = None):
+    """An evaluation set from ``paths.datasets`` (``options``: extra loader arguments)."""
+    return DATASETS.get(dataset)(split=split, root=str(data_root(ctx.datasets_root)), transform=transform,
+                                 **(options or {}))
 
 
 def _takes_transform(loader) -> bool:

@@ -25,10 +25,10 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmark.data import build_dataset
-from benchmark.data.image_sets import ArrayImages, data_root, limit
+from benchmark.data.image_sets import ArrayImages, limit
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import DATASETS, TASKS
-from tasks.linear import _takes_transform, evaluation_transform
+from tasks.linear import _takes_transform, evaluation_transform, open_evaluation_set
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,8 @@ class LinearProbe(Task):
 
     def _dataset(self, ctx: TaskContext, split: str, transform):
         cfg = self.cfg
-        loader = DATASETS.get(cfg.dataset)
-        if _takes_transform(loader):
-            return loader(split=split, root=str(data_root(ctx.datasets_root)), transform=transform, **cfg.loader)
+        if _takes_transform(DATASETS.get(cfg.dataset)):
+            return open_evaluation_set(cfg.dataset, split, ctx, transform, cfg.loader)
         data = build_dataset({**dict(ctx.data_cfg), "name": cfg.dataset}, split)  # in memory (Fashion-MNIST)
         images = data.images.permute(0, 2, 3, 1).numpy()
         return ArrayImages(images[..., 0] if images.shape[-1] == 1 else images, data.labels, data.classes, transform)
