@@ -2,3 +2,5 @@
 from tasks import linear  # noqa: F401
 from tasks import probe  # noqa: F401
 from tasks import detection  # noqa: F401
+from tasks import segmentation  # noqa: F401
+from tasks import normals  # noqa: F401

@@ -34,6 +34,14 @@ class Canvases:
     def __len__(self) -> int:
         return len(self.images)
 
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
+        """The dense-set contract (benchmark/data/dense_sets.py): the image, its boxes (none difficult)
+        and its class mask as ``mask``."""
+        target = self.targets[i]
+        return self.images[i], {"boxes": target["boxes"], "labels": target["labels"],
+                                "difficult": torch.zeros(len(target["labels"]), dtype=torch.bool),
+                                "mask": self.class_masks[i].long()}
+
 
 def make_canvases(items: torch.Tensor, item_labels: torch.Tensor, classes: list[str], num_canvases: int,
                   canvas_size: int = 64, max_items: int = 3, scale_range=(0.75, 1.25), mask_threshold: int = 16,
