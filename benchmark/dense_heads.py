@@ -1,8 +1,9 @@
 """Dense heads on a pretrained backbone's stage maps: the networks the dense transfer tasks fine-tune.
 
-Every backbone exposes ``forward_stages(x)``: four maps, finest first (strides 1/2/4/8 for the CIFAR
-ResNet, 4/8/16/32 for torchvision's). On top of them:
-  - ``build_faster_rcnn``: torchvision's Faster R-CNN with a feature pyramid (FPN) on the four maps plus a
+Every backbone exposes ``forward_stages(x)``: its stage maps, finest first (four, at strides 1/2/4/8 for
+the CIFAR ResNet and 4/8/16/32 for torchvision's; three, at 2/4/8, for the small GAN's discriminator). On
+top of them:
+  - ``build_faster_rcnn``: torchvision's Faster R-CNN with a feature pyramid (FPN) on the stage maps plus a
     max-pooled fifth level, anchors ``anchor_scale`` x stride per level (detectron2's 32..512 px at
     strides 4..64 is anchor_scale 8);
   - ``UPerNetHead``: segmentation-models-pytorch's UPerNet decoder (Xiao et al., ECCV 2018: a pyramid
@@ -24,8 +25,9 @@ class StageMaps(nn.Module):
     def __init__(self, backbone: nn.Module, frozen: bool = False):
         super().__init__()
         self.body, self.frozen = backbone, frozen
+        # fine-tuning trains every weight, even of a backbone its method kept frozen (the discriminator)
+        backbone.requires_grad_(not frozen)
         if frozen:
-            backbone.requires_grad_(False)
             backbone.eval()
 
     def train(self, mode: bool = True) -> "StageMaps":
@@ -82,7 +84,7 @@ def build_faster_rcnn(backbone: nn.Module, num_classes: int, cfg, frozen: bool =
     anchors = AnchorGenerator(sizes=tuple((cfg.anchor_scale * s,) for s in strides),
                               aspect_ratios=((0.5, 1.0, 2.0),) * len(strides))
     pre_nms, post_nms = cfg.proposals
-    levels = [str(i) for i in range(len(channels))]  # RoIs pool from the four stage levels, as detectron2
+    levels = [str(i) for i in range(len(channels))]  # RoIs pool from the stage levels, not the pooled one
     return FasterRCNN(features, rpn_anchor_generator=anchors,
                       box_roi_pool=MultiScaleRoIAlign(levels, 7, 2),
                       box_head=TwoMLPHead(cfg.fpn_channels * 7 * 7, cfg.box_head_dim),
@@ -108,7 +110,7 @@ class UPerNetHead(nn.Module):
         self.stages = StageMaps(backbone, frozen)
         channels, _ = stage_geometry(backbone)
         # the decoder skips the first two entries of its input (smp encoders' 1/1 and 1/2 maps) and
-        # fuses the rest at the first kept one; the four stage maps go after two placeholders
+        # fuses the rest at the first kept one; the stage maps go after two placeholders
         self.decoder = UPerNetDecoder([0, 0] + channels, encoder_depth=len(channels) + 1,
                                       decoder_channels=decoder_channels)
         self.dropout = nn.Dropout2d(dropout)  # mmseg's UPerHead: dropout 0.1 before the classifier

@@ -24,6 +24,7 @@ class DiscriminatorFeatures(nn.Module):
         super().__init__()
         self.discriminator = discriminator.eval().requires_grad_(False)
         self.multi = multi
+        self.in_channels = image_channels
         with torch.no_grad():
             probe = next(discriminator.parameters())
             self.feature_dim = self(torch.zeros(2, image_channels, image_size, image_size,
@@ -34,6 +35,10 @@ class DiscriminatorFeatures(nn.Module):
         if self.multi:
             return torch.cat([m.flatten(2).mean(-1) for m in maps], dim=1)
         return fc_input
+
+    def forward_stages(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output map, finest first: what the dense tasks build their heads on."""
+        return self.discriminator.features(images)[0]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Object detection on a pretrained backbone: torchvision's Faster R-CNN + FPN, scored by VOC AP / AP50 / AP75.
 
-The detector (benchmark/dense_heads.py) takes the backbone's four stage maps through a feature pyramid,
+The detector (benchmark/dense_heads.py) takes the backbone's stage maps through a feature pyramid,
 then torchvision's region proposal network and RoI heads. The common self-supervised protocol
 fine-tunes everything (``finetune_backbone: true``); ``false`` trains the detector on a frozen backbone,
 a dense probe of the representation. Images are mapped to [-1, 1] like the generator's images.

@@ -97,3 +97,26 @@ def test_latent_source_squeezes_w(small_generator):
 def test_unknown_domain_names_the_valid_ones(small_generator, name, bad):
     with pytest.raises(ValueError, match=f"domain must be one of .*got '{bad}'"):
         build(name, small_generator, domain=bad)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_evaluation_backbone_carries_the_dense_heads(name, small_generator):
+    """Dense tasks build on ``forward_stages``: every method's evaluation network must provide stage maps
+    (finest first) that a UPerNet head and a Faster R-CNN accept, on images larger than pretraining's."""
+    from benchmark.dense_heads import UPerNetHead, build_faster_rcnn
+    from tasks.detection import FashionMNISTDetectionConfig
+
+    backbone = build(name, small_generator).evaluation_backbone()
+    if name == "raw_pixels":  # no stage maps: an anchor of the classification tasks only
+        from benchmark.registry import TASKS
+
+        dense = [t for t in TASKS.names() if t.endswith(("_det", "_seg", "_normals"))]
+        assert dense and not any(name in TASKS.get(t).anchors for t in dense)
+        return
+    maps = backbone.forward_stages(torch.zeros(1, backbone.in_channels, 64, 64))
+    assert len(maps) >= 3 and all(a.shape[-1] >= b.shape[-1] for a, b in zip(maps, maps[1:]))
+    assert UPerNetHead(backbone, 4, decoder_channels=8)(torch.zeros(2, 1, 64, 64)).shape == (2, 4, 64, 64)
+    detector = build_faster_rcnn(backbone, 3, FashionMNISTDetectionConfig(fpn_channels=8, box_head_dim=16,
+                                                                          min_size=[64], max_size=64)).eval()
+    with torch.no_grad():
+        assert set(detector([torch.rand(1, 64, 64)])[0]) == {"boxes", "labels", "scores"}
