@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from benchmark.data import build_dataset
 from benchmark.data.dense_sets import dense_subset, to_channels
-from benchmark.data.fmnist_canvas import fmnist_canvases
 from benchmark.dense_heads import build_faster_rcnn
 from benchmark.dense_transforms import cap_image_sides
 from benchmark.finetune import finetune, forever, sgd
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
 from benchmark.voc_detection_eval import voc_detection_metrics
+from tasks.dense_data import CanvasSplits, OfficialSplits
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class FashionMNISTDetectionConfig(DetectionConfig):
     image_size: int = 64
 
 
-class FashionMNISTDetection(Task):
+class FashionMNISTDetection(CanvasSplits, Task):
     """Faster R-CNN on Fashion-MNIST canvases: AP (IoU .50:.95), AP50, AP75 on the test canvases."""
 
     headline = "AP50"
@@ -170,16 +169,8 @@ class FashionMNISTDetection(Task):
     def __init__(self, cfg: dict):
         super().__init__(FashionMNISTDetectionConfig(**cfg))
 
-    def check_data(self, ctx: TaskContext) -> None:
-        fmnist_canvases("test", num_canvases=1, data_cfg=dict(ctx.data_cfg))
-
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
-        cfg = self.cfg
-        n_train = min(cfg.train_canvases, ctx.eval_cfg.get("max_train_samples") or cfg.train_canvases)
-        n_test = min(cfg.test_canvases, ctx.eval_cfg.get("max_test_samples") or cfg.test_canvases)
-        train = fmnist_canvases("train", n_train, dict(ctx.data_cfg), cfg.seed, canvas_size=cfg.image_size)
-        test = fmnist_canvases("test", n_test, dict(ctx.data_cfg), cfg.seed, canvas_size=cfg.image_size)
-        return train_and_evaluate(backbone, train, test, cfg, ctx, self.name)
+        return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 
 
 @dataclass
@@ -188,26 +179,19 @@ class VOCDetectionConfig(DetectionConfig):
     test_split: str = "07_test"
 
 
-class VOCDetection(Task):
+class VOCDetection(OfficialSplits, Task):
     """Faster R-CNN fine-tuned on VOC07+12 trainval, AP / AP50 / AP75 on VOC07 test (launch/task/voc_det.yaml)."""
 
     headline = "AP50"
     higher_is_better = True
     anchors = ("random_init",)
+    dataset = "voc_detection"
 
     def __init__(self, cfg: dict):
         super().__init__(VOCDetectionConfig(**cfg))
 
-    def _load(self, split: str, ctx: TaskContext):
-        return build_dataset({"name": "voc_detection", "root": ctx.datasets_root}, split)
-
-    def check_data(self, ctx: TaskContext) -> None:
-        self._load(self.cfg.train_split, ctx)
-        self._load(self.cfg.test_split, ctx)
-
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
-        train, test = self._load(self.cfg.train_split, ctx), self._load(self.cfg.test_split, ctx)
-        return train_and_evaluate(backbone, train, test, self.cfg, ctx, self.name)
+        return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 
 
 TASKS.register("fmnist_det")(FashionMNISTDetection)

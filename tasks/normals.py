@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data import build_dataset
 from benchmark.data.dense_sets import dense_subset
 from benchmark.dense_heads import UPerNetHead
 from benchmark.dense_metrics import angular_errors, normal_metrics
@@ -30,6 +29,7 @@ from benchmark.dense_training import predict_full, to_unit_range, training_batch
 from benchmark.finetune import finetune, sgd
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense_data import OfficialSplits
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +64,24 @@ class NormalsConfig:
     seed: int = 0
 
 
-class NYUv2Normals(Task):
+class NYUv2Normals(OfficialSplits, Task):
     """UPerNet regression of unit normals on NYUv2: mean angular error (the headline, lower is better)."""
 
     headline = "mean"
     higher_is_better = False
     anchors = ("random_init",)
+    dataset = "nyuv2_normals"
 
     def __init__(self, cfg: dict):
         super().__init__(NormalsConfig(**cfg))
-
-    def _load(self, split: str, ctx: TaskContext):
-        return build_dataset({"name": "nyuv2_normals", "root": ctx.datasets_root}, split)
-
-    def check_data(self, ctx: TaskContext) -> None:
-        self._load(self.cfg.train_split, ctx)
-        self._load(self.cfg.test_split, ctx)
 
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         cfg, device, channels = self.cfg, ctx.device, backbone.in_channels
         cfg = cap_image_sides(cfg, ctx.eval_cfg.get("max_image_side"))
         iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
-        train = dense_subset(self._load(cfg.train_split, ctx), ctx.eval_cfg.get("max_train_samples"), cfg.seed)
-        test = dense_subset(self._load(cfg.test_split, ctx), ctx.eval_cfg.get("max_test_samples"), cfg.seed)
+        train, test = self.splits(ctx)
+        train = dense_subset(train, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
+        test = dense_subset(test, ctx.eval_cfg.get("max_test_samples"), cfg.seed)
 
         torch.manual_seed(cfg.seed)
         backbone = copy.deepcopy(backbone).to(memory_format=torch.contiguous_format)

@@ -18,9 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data import build_dataset
 from benchmark.data.dense_sets import IGNORE_INDEX, dense_subset
-from benchmark.data.fmnist_canvas import fmnist_canvases
 from benchmark.dense_heads import UPerNetHead
 from benchmark.dense_metrics import SegmentationConfusion
 from benchmark.dense_transforms import cap_image_sides
@@ -28,6 +26,7 @@ from benchmark.dense_training import predict_full, to_unit_range, training_batch
 from benchmark.finetune import finetune, sgd
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense_data import CanvasSplits, OfficialSplits
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class _WithBackground(torch.utils.data.Dataset):
         return image, {"mask": target["mask"]}
 
 
-class FashionMNISTSegmentation(Task):
+class FashionMNISTSegmentation(CanvasSplits, Task):
     """UPerNet on Fashion-MNIST canvases: mIoU over background + 10 classes, pixel accuracy."""
 
     headline = "mIoU"
@@ -121,16 +120,9 @@ class FashionMNISTSegmentation(Task):
     def __init__(self, cfg: dict):
         super().__init__(FashionMNISTSegmentationConfig(**cfg))
 
-    def check_data(self, ctx: TaskContext) -> None:
-        fmnist_canvases("test", num_canvases=1, data_cfg=dict(ctx.data_cfg))
-
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
-        cfg = self.cfg
-        n_train = min(cfg.train_canvases, ctx.eval_cfg.get("max_train_samples") or cfg.train_canvases)
-        n_test = min(cfg.test_canvases, ctx.eval_cfg.get("max_test_samples") or cfg.test_canvases)
-        train = fmnist_canvases("train", n_train, dict(ctx.data_cfg), cfg.seed, canvas_size=cfg.image_size)
-        test = fmnist_canvases("test", n_test, dict(ctx.data_cfg), cfg.seed, canvas_size=cfg.image_size)
-        return train_and_evaluate(backbone, _WithBackground(train), _WithBackground(test), cfg, ctx, self.name)
+        train, test = self.splits(ctx)
+        return train_and_evaluate(backbone, _WithBackground(train), _WithBackground(test), self.cfg, ctx, self.name)
 
 
 @dataclass
@@ -139,26 +131,19 @@ class ADE20KSegmentationConfig(SegmentationConfig):
     test_split: str = "val"
 
 
-class ADE20KSegmentation(Task):
+class ADE20KSegmentation(OfficialSplits, Task):
     """UPerNet fine-tuned on ADE20K training, mIoU / pixel accuracy on validation (launch/task/ade20k_seg.yaml)."""
 
     headline = "mIoU"
     higher_is_better = True
     anchors = ("random_init",)
+    dataset = "ade20k"
 
     def __init__(self, cfg: dict):
         super().__init__(ADE20KSegmentationConfig(**cfg))
 
-    def _load(self, split: str, ctx: TaskContext):
-        return build_dataset({"name": "ade20k", "root": ctx.datasets_root}, split)
-
-    def check_data(self, ctx: TaskContext) -> None:
-        self._load(self.cfg.train_split, ctx)
-        self._load(self.cfg.test_split, ctx)
-
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
-        train, test = self._load(self.cfg.train_split, ctx), self._load(self.cfg.test_split, ctx)
-        return train_and_evaluate(backbone, train, test, self.cfg, ctx, self.name)
+        return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 
 
 TASKS.register("fmnist_seg")(FashionMNISTSegmentation)

@@ -43,7 +43,7 @@ def test_every_task_has_a_config_that_builds(name):
     cfg = task_config(name)
     assert cfg["name"] == name
     task = build_task(name)
-    assert task.headline and task.higher_is_better
+    assert task.headline and isinstance(task.higher_is_better, bool)
 
 
 def test_bad_task_options_name_the_valid_ones():
