@@ -80,20 +80,26 @@ def evaluation_view(image: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     return F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)[0]
 
 
-def cap_image_sides(cfg, cap):
-    """``cfg`` with its image sizes scaled so no side exceeds ``cap`` px (a preset's ``eval.max_image_side``,
-    e.g. the smoke preset's seconds-long runs); detection configs have ``min_size`` / ``max_size``, the
-    others ``scale`` / ``crop_size``. Unchanged when ``cap`` is None or not smaller."""
+def apply_eval_limits(cfg, limits):
+    """``cfg`` within a preset's limits (``eval.max_image_side``, ``eval.max_batch_size``; e.g. the smoke
+    preset's seconds-long runs): image sizes scaled so no side exceeds ``max_image_side`` px (detection
+    configs have ``min_size`` / ``max_size``, the others ``scale`` / ``crop_size``), the batch cut to
+    ``max_batch_size``. A limit that is None or not smaller changes nothing."""
     import dataclasses
 
-    if not cap:
-        return cfg
+    changes = {}
+    cap = limits.get("max_image_side")
     if hasattr(cfg, "max_size"):
-        factor = cap / max(cfg.max_size, *cfg.min_size)
-        changes = {"min_size": [max(1, round(s * factor)) for s in cfg.min_size],
-                   "max_size": max(1, round(cfg.max_size * factor))}
+        factor = cap / max(cfg.max_size, *cfg.min_size) if cap else 1.0
+        if factor < 1:
+            changes = {"min_size": [max(1, round(s * factor)) for s in cfg.min_size],
+                       "max_size": max(1, round(cfg.max_size * factor))}
     else:
-        factor = cap / max(cfg.scale)
-        changes = {"scale": [max(1, round(s * factor)) for s in cfg.scale],
-                   "crop_size": max(1, round(cfg.crop_size * factor))}
-    return cfg if factor >= 1 else dataclasses.replace(cfg, **changes)
+        factor = cap / max(cfg.scale) if cap else 1.0
+        if factor < 1:
+            changes = {"scale": [max(1, round(s * factor)) for s in cfg.scale],
+                       "crop_size": max(1, round(cfg.crop_size * factor))}
+    max_batch = limits.get("max_batch_size")
+    if max_batch and max_batch < cfg.batch_size:
+        changes["batch_size"] = max_batch
+    return dataclasses.replace(cfg, **changes) if changes else cfg

@@ -22,7 +22,7 @@ from torch import nn
 
 from benchmark.data.dense_sets import dense_subset, to_channels
 from benchmark.dense_heads import build_faster_rcnn
-from benchmark.dense_transforms import cap_image_sides
+from benchmark.dense_transforms import apply_eval_limits
 from benchmark.finetune import finetune, forever, sgd
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
@@ -95,7 +95,7 @@ def train_and_evaluate(backbone: nn.Module, train_set, test_set, cfg: DetectionC
                        name: str) -> dict[str, float]:
     """Fine-tune a detector on ``train_set`` and score it on ``test_set`` (dense sets of boxes)."""
     device = ctx.device
-    cfg = cap_image_sides(cfg, ctx.eval_cfg.get("max_image_side"))
+    cfg = apply_eval_limits(cfg, ctx.eval_cfg)
     iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
     train_set = dense_subset(train_set, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
     test_set = dense_subset(test_set, ctx.eval_cfg.get("max_test_samples"), cfg.seed)

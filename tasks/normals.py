@@ -24,7 +24,7 @@ from torch import nn
 from benchmark.data.dense_sets import dense_subset
 from benchmark.dense_heads import UPerNetHead
 from benchmark.dense_metrics import angular_errors, normal_metrics
-from benchmark.dense_transforms import cap_image_sides
+from benchmark.dense_transforms import apply_eval_limits
 from benchmark.dense_training import predict_full, to_unit_range, training_batches
 from benchmark.finetune import finetune, sgd
 from benchmark.interfaces import Task, TaskContext
@@ -77,7 +77,7 @@ class NYUv2Normals(OfficialSplits, Task):
 
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         cfg, device, channels = self.cfg, ctx.device, backbone.in_channels
-        cfg = cap_image_sides(cfg, ctx.eval_cfg.get("max_image_side"))
+        cfg = apply_eval_limits(cfg, ctx.eval_cfg)
         iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
         train, test = self.splits(ctx)
         train = dense_subset(train, ctx.eval_cfg.get("max_train_samples"), cfg.seed)

@@ -21,7 +21,7 @@ from torch import nn
 from benchmark.data.dense_sets import IGNORE_INDEX, dense_subset
 from benchmark.dense_heads import UPerNetHead
 from benchmark.dense_metrics import SegmentationConfusion
-from benchmark.dense_transforms import cap_image_sides
+from benchmark.dense_transforms import apply_eval_limits
 from benchmark.dense_training import predict_full, to_unit_range, training_batches
 from benchmark.finetune import finetune, sgd
 from benchmark.interfaces import Task, TaskContext
@@ -53,7 +53,7 @@ class SegmentationConfig:
 def train_and_evaluate(backbone: nn.Module, train_set, test_set, cfg: SegmentationConfig, ctx: TaskContext,
                        name: str) -> dict[str, float]:
     device, channels = ctx.device, backbone.in_channels
-    cfg = cap_image_sides(cfg, ctx.eval_cfg.get("max_image_side"))
+    cfg = apply_eval_limits(cfg, ctx.eval_cfg)
     iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
     train_set = dense_subset(train_set, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
     test_set = dense_subset(test_set, ctx.eval_cfg.get("max_test_samples"), cfg.seed)

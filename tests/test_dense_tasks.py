@@ -11,7 +11,7 @@ import torch
 from benchmark.backbones import TorchvisionResNet, resnet18_cifar
 from benchmark.data.dense_sets import IGNORE_INDEX, to_channels
 from benchmark.dense_heads import UPerNetHead, build_faster_rcnn
-from benchmark.dense_transforms import augment, cap_image_sides, crop, flip, rescale_factor, resize
+from benchmark.dense_transforms import apply_eval_limits, augment, crop, flip, rescale_factor, resize
 from benchmark.finetune import lr_factor
 from benchmark.registry import TASKS
 from tasks.dense_data import CanvasSplits
@@ -86,12 +86,13 @@ def test_detection_flip_mirrors_inclusive_boxes():
     assert target["boxes"].tolist() == [[float(cols.min()), 2.0, float(cols.max()), 4.0]] == [[12.0, 2.0, 16.0, 4.0]]
 
 
-def test_cap_image_sides_scales_every_size():
-    det = cap_image_sides(build_task("voc_det").cfg, 200)  # the yaml: short sides 480..800, long 1333
+def test_eval_limits_scale_every_size_and_cut_the_batch():
+    det = apply_eval_limits(build_task("voc_det").cfg, {"max_image_side": 200})  # short 480..800, long 1333
     assert det.max_size == 200 and det.min_size[-1] == round(800 * 200 / 1333) and len(det.min_size) == 11
-    seg = cap_image_sides(build_task("ade20k_seg").cfg, 256)
-    assert seg.scale == [256, 64] and seg.crop_size == 64
-    assert cap_image_sides(seg, None) is seg and cap_image_sides(seg, 4096) is seg
+    seg = apply_eval_limits(build_task("ade20k_seg").cfg, {"max_image_side": 256, "max_batch_size": 2})
+    assert seg.scale == [256, 64] and seg.crop_size == 64 and seg.batch_size == 2
+    assert apply_eval_limits(seg, {}) is seg and apply_eval_limits(seg, {"max_image_side": 4096}) is seg
+    assert apply_eval_limits(seg, {"max_batch_size": 8}) is seg
 
 
 def test_gray_and_rgb_conversion():
