@@ -114,6 +114,17 @@ def _run_key(cfg: dict) -> dict:
             "task": cfg["task"], "eval": cfg["eval"]}
 
 
+def check_generator_matches_data(generator, real_train, cfg: dict) -> None:
+    """The backbone, augmentation and evaluation take the data's image shape; the generator must make it too."""
+    made = (generator.image_channels, generator.resolution)
+    data = (real_train.channels, real_train.image_size)
+    if made != data:
+        raise ValueError(
+            f"generator {cfg['generator']['name']!r} makes {made[0]}-channel {made[1]} px images but data "
+            f"{cfg['data']['name']!r} has {data[0]}-channel {data[1]} px images; choose data of the generator's "
+            "shape (e.g. data=cifar10 for a CIFAR-10 StyleGAN2-ADA, generator=small_gan for any data set)")
+
+
 def _run(cfg: dict) -> dict:
     t_start = time.time()
     timings = {}
@@ -136,6 +147,7 @@ def _run(cfg: dict) -> dict:
         generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
         timings["gan"] = time.time() - t
         timings["gan_reused"] = generator.reused
+        check_generator_matches_data(generator, real_train, cfg)
 
     torch.manual_seed(cfg["seed"])
     backbone = build_backbone(cfg["backbone"], real_train.channels)
@@ -174,6 +186,7 @@ def _run(cfg: dict) -> dict:
         "method": method_name, "task": cfg["task"]["name"], "preset": cfg["preset"], "seed": cfg["seed"],
         "headline": task.headline, "higher_is_better": task.higher_is_better, "metrics": metrics,
         "trained": method_cls.needs_training, "generator": cfg["generator"]["name"] if generator else None,
+        "generator_provenance": getattr(generator, "provenance", None) or None,  # e.g. the pickle's SHA-256
         "pretrain_hash": pretrain_hash, "run_hash": config_hash(_run_key(cfg)),
         "method_conventions": method.describe(), "train_stats": train_stats, "timings": timings,
         "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(device),

@@ -6,15 +6,21 @@ dicts holding ``data`` ((N, 3072) uint8, the red, green then blue 32x32 planes o
   - cifar10: <root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}, 10 classes;
   - cifar100: <root>/cifar-100-python/{train, test, meta}, 100 (fine) classes.
 Splits: train (50k), test (10k).
+
+``cifar10_in_memory`` (``data=cifar10``) reads the same CIFAR-10 batches as pretraining real images: an
+``InMemoryImages`` of uint8 (N, 3, 32, 32) images (the format of ``fashion_mnist``), for generators
+that make 32 px RGB images (``generator=stylegan2ada_cifar10u`` / ``_cifar10c``).
 """
 from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from benchmark.data.errors import DatasetNotFoundError
 from benchmark.data.image_sets import TorchvisionImages, check_split, data_root
+from benchmark.data.in_memory import InMemoryImages
 from benchmark.registry import DATASETS
 
 SPLITS = ("train", "test")
@@ -35,14 +41,19 @@ class _CIFAR100(CIFAR100):
     meta = {**CIFAR100.meta, "md5": None}
 
 
-def _load(name: str, tv_class, split: str, root: Optional[str], download: bool, transform) -> TorchvisionImages:
+def _open(name: str, tv_class, split: str, root: Optional[str], download: bool):
+    """The torchvision dataset of ``split`` (its ``data`` is the (N, 32, 32, 3) uint8 array)."""
     check_split(name, split, SPLITS)
     root = data_root(root)
     try:
-        dataset = tv_class(str(root), train=split == "train", download=download)
+        return tv_class(str(root), train=split == "train", download=download)
     except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found or corrupted"; no network
         raise DatasetNotFoundError(name, [f"{root / tv_class.base_folder} ({e})"],
                                    "run with download=true on a machine with internet") from e
+
+
+def _load(name: str, tv_class, split: str, root: Optional[str], download: bool, transform) -> TorchvisionImages:
+    dataset = _open(name, tv_class, split, root, download)
     return TorchvisionImages(dataset, dataset.targets, dataset.classes, transform)
 
 
@@ -54,3 +65,11 @@ def cifar10(split: str, root: Optional[str] = None, download: bool = False, tran
 @DATASETS.register("cifar100")
 def cifar100(split: str, root: Optional[str] = None, download: bool = False, transform=None, **_):
     return _load("cifar100", _CIFAR100, split, root, download, transform)
+
+
+@DATASETS.register("cifar10_in_memory")
+def cifar10_in_memory(split: str, root: Optional[str] = None, download: bool = False, **_) -> InMemoryImages:
+    """CIFAR-10 ``split`` as pretraining images: uint8 (N, 3, 32, 32), RGB, with their labels."""
+    dataset = _open("cifar10", _CIFAR10, split, root, download)
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+    return InMemoryImages(images, torch.as_tensor(dataset.targets, dtype=torch.int64), list(dataset.classes))

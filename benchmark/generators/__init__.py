@@ -1,5 +1,7 @@
 """Generator adapters, built by name from the ``generator`` config section."""
 from benchmark.generators import small_gan_zoo  # noqa: F401  (registers "small_gan")
+from benchmark.generators import stylegan2ada_zoo  # noqa: F401  (registers "stylegan2ada")
+from benchmark.generators import autogan_cifar, biggan_cifar, biggan_deep  # noqa: F401  (autogan_cifar10, biggan_*)
 from benchmark.registry import GENERATORS
 
 

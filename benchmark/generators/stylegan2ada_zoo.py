@@ -1,0 +1,258 @@
+"""``generator=stylegan2ada``: NVIDIA's released StyleGAN2-ADA networks behind the Generator interface.
+
+The network pickle (e.g. ``launch/generator/stylegan2ada_cifar10u.yaml``) is read ONLY through
+``benchmark.generators.official_pickle`` (a restricted unpickler that never runs the source code such
+pickles carry); the weights go into the clean-room networks of ``benchmark.generators.stylegan2ada``
+with ``load_state_dict(strict=True)``. As NVIDIA's ``generate.py`` does, images come from ``G_ema``;
+``D`` (where the pickle has one) is the ``discriminator``. ``G`` and ``augment_pipe`` are not used.
+
+Where the pickle comes from (config keys; see the zoo yamls for tuning):
+
+* ``pickle``: a local file; used as it is (never downloaded over, never deleted).
+* ``pickle: null``: the cache ``<paths.artifacts>/generators/downloads/<url host>/<url path>``, e.g.
+  ``artifacts/generators/downloads/nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/cifar10.pkl``.
+  A missing file is downloaded from ``url`` (torch.hub's downloader: a temporary file, renamed when
+  complete). The suite's artifacts folder, not torch hub's cache, so that one ``paths.artifacts`` (or
+  ``$GANREP_ARTIFACTS``) holds everything a run needs and can be copied to an offline machine.
+  Offline, the error names the file to fetch (the URL) and the path to put it at.
+* ``sha256``: the expected SHA-256 of the file. A mismatch is an error naming both digests; a cached
+  download that fails is removed (a user's ``pickle`` is left in place). ``null``: nothing is verified;
+  the log warns that no checksum was pinned and gives the file's digest, which the result record
+  keeps (``generator_provenance.sha256``) - pin it in the yaml to make later runs check it.
+
+Sampling (``sample``): z ~ N(0, I) drawn with the given ``rng`` first, then, for a conditional
+generator, labels: those given, else ``label`` of the config for every sample, else uniform random
+classes drawn with the same ``rng``; c is their one-hot code. ``mapping(z, c, truncation_psi)``
+gives the same w for every layer (no style mixing). Noise: ``noise_mode`` ``const`` (the default:
+the stored noise buffers, deterministic), ``random`` (fresh noise from torch's global RNG, not from
+``rng``, as the official code) or ``none``.
+
+The discriminator handle's ``features(images)`` returns (every block's output, b32 ... b8 for 32 px,
+the 4x4 input of the epilogue last; the flat input of the final fc layer ``b4.out``, C4 numbers, or
+with ``discriminator_flat: fc`` the input of ``b4.fc``, C4 * 16 numbers). A conditional D is called
+with c = None: labels only enter its logit (the projection after ``b4.out``), not these features.
+The epilogue's minibatch-stddev channel makes the features depend on the other images of the batch
+(groups of ``mbstd_group_size``, 32 for CIFAR-10); the official layer needs the batch to be a
+multiple of min(group size, batch), so a batch that is not is evaluated with the largest group size
+below the D's own that divides it (1 for a prime batch).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.generators import stylegan2ada as sg
+from benchmark.generators.official_pickle import init_kwargs_of, load_network_pickle, reconstruct
+from benchmark.generators.pretrained_files import download, download_cache_path, sha256_of  # noqa: F401  (download: patched in tests)
+from benchmark.interfaces import Generator, GeneratorOutput
+from benchmark.registry import GENERATORS
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = dict(pickle=None, url=None, sha256=None, label=None, truncation_psi=1.0, noise_mode="const",
+                discriminator_flat="out")
+NOISE_MODES = ("const", "random", "none")
+
+
+class PickleNotFoundError(FileNotFoundError):
+    """The network pickle is neither where the config says nor downloadable."""
+
+
+class ChecksumMismatchError(ValueError):
+    """The network pickle's SHA-256 is not the pinned one."""
+
+
+# ------------------------------------------------------------------------------------ the file
+
+def fetch_pickle(cfg: dict, artifacts_root: str) -> tuple[Path, dict]:
+    """The local pickle of the config, downloaded and verified as the module doc says; and its provenance."""
+    url, expected = cfg["url"], cfg["sha256"]
+    downloaded = False
+    if cfg["pickle"]:
+        path = Path(cfg["pickle"]).expanduser()
+        if not path.is_file():
+            hint = f"; it can be downloaded from {url}" if url else ""
+            raise PickleNotFoundError(f"generator.pickle={path} does not exist{hint} (or set generator.pickle=null "
+                                      "to use the download cache)")
+    else:
+        if not url:
+            raise ValueError("generator stylegan2ada needs generator.pickle (a local file) or generator.url")
+        path = download_cache_path(url, artifacts_root)
+        if path.is_file():
+            log.info("using the cached network pickle %s", path)
+        else:
+            log.info("downloading %s -> %s", url, path)
+            try:
+                download(url, path)
+            except Exception as e:  # no network is the usual reason; say exactly what to do instead
+                raise PickleNotFoundError(
+                    f"could not download the network pickle {url} ({type(e).__name__}: {e}). Offline, fetch that "
+                    f"file on a machine with internet access and place it at {path.resolve()} (or point "
+                    "generator.pickle=/path/to/file at a copy)") from e
+            downloaded = True
+    actual = sha256_of(path)
+    if expected:
+        if actual != str(expected).lower():
+            removed = not cfg["pickle"]  # only what the suite downloaded or cached; never a user's file
+            if removed:
+                path.unlink(missing_ok=True)
+            raise ChecksumMismatchError(
+                f"SHA-256 of {path} is {actual}, expected {expected} (generator.sha256)"
+                + (f"; the file was removed from the cache, run again to download {url}" if removed else
+                   "; the file was left in place"))
+    else:
+        log.warning("no checksum pinned for the network pickle %s (generator.sha256 is null): not verified; its "
+                    "SHA-256 is %s (set generator.sha256=%s to verify it from now on)", path, actual, actual)
+    return path, {"pickle": str(path), "url": url, "sha256": actual, "sha256_pinned": bool(expected),
+                  "downloaded": downloaded}
+
+
+# ----------------------------------------------------------------------------- the networks
+
+class StyleGAN2ADADiscriminator(nn.Module):
+    """The pickle's D with ``features(images)`` = (block maps, flat input of the final fc layer)."""
+
+    def __init__(self, D: sg.Discriminator, flat: str = "out"):
+        super().__init__()
+        if flat not in ("out", "fc"):
+            raise ValueError(f"discriminator_flat must be 'out' (input of b4.out) or 'fc' (input of b4.fc), "
+                             f"not {flat!r}")
+        self.D, self.flat = D, flat
+
+    @staticmethod
+    def group_size_for(own: int, n: int) -> int:
+        """The largest group size <= min(own, n) that divides the batch ``n``."""
+        g = min(own, n)
+        while n % g:
+            g -= 1
+        return g
+
+    def features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        mbstd = self.D.b4.mbstd
+        if mbstd is None or mbstd.group_size is None:  # no mbstd layer, or one group = the whole batch
+            return self.D.features(images, c=None, flat=self.flat)
+        own = mbstd.group_size
+        mbstd.group_size = self.group_size_for(own, images.shape[0])
+        try:
+            return self.D.features(images, c=None, flat=self.flat)
+        finally:
+            mbstd.group_size = own
+
+    def forward(self, images: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The D's logits (a conditional D needs the one-hot labels ``c``)."""
+        return self.D(images, c)
+
+
+class StyleGAN2ADAGenerator(Generator):
+    """A frozen StyleGAN2-ADA ``G_ema`` (and its ``D``) as the suite's Generator; see the module doc."""
+
+    name = "stylegan2ada"
+
+    def __init__(self, G: sg.Generator, D: Optional[sg.Discriminator] = None, *, noise_mode: str = "const",
+                 truncation_psi: float = 1.0, label: Optional[int] = None, discriminator_flat: str = "out"):
+        super().__init__()
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
+        self.G = G
+        self.z_dim, self.w_dim, self.num_ws = G.z_dim, G.w_dim, G.num_ws
+        self.num_classes, self.image_channels, self.resolution = G.c_dim, G.img_channels, G.img_resolution
+        self.feature_names = list(G.synthesis.feature_names)
+        self.feature_shapes = [tuple(s) for s in G.synthesis.feature_shapes]
+        self.noise_mode, self.truncation_psi = noise_mode, float(truncation_psi)
+        if label is not None:
+            if not self.num_classes:
+                raise ValueError(f"generator.label={label} but this generator is unconditional (c_dim 0); "
+                                 "set generator.label=null")
+            if not 0 <= int(label) < self.num_classes:
+                raise ValueError(f"generator.label={label} is not a class id in [0, {self.num_classes})")
+            label = int(label)
+        self.label = label
+        self.discriminator = StyleGAN2ADADiscriminator(D, discriminator_flat) if D is not None else None
+        self.reused = True
+        self.provenance: dict = {}
+
+    def _device(self) -> torch.device:
+        return self.G.synthesis.b4.const.device
+
+    def synthesize(self, w: torch.Tensor) -> GeneratorOutput:
+        """Images (clamped to [-1, 1]) and every block's output from w (N, w_dim), used for every layer,
+        or per-layer ws (N, num_ws, w_dim); ``w`` of the output is then ws[:, 0]."""
+        if w.ndim == 2 and w.shape[1] == self.w_dim:
+            ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
+        elif w.ndim == 3 and tuple(w.shape[1:]) == (self.num_ws, self.w_dim):
+            ws, w = w, w[:, 0]
+        else:
+            raise ValueError(f"w must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), "
+                             f"got {tuple(w.shape)}")
+        images, features = self.G.synthesis(ws, return_features=True, noise_mode=self.noise_mode)
+        return GeneratorOutput(images=images.clamp(-1, 1), features=features, w=w)
+
+    def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
+               rng: Optional[torch.Generator] = None) -> GeneratorOutput:
+        """``n`` samples; ``truncation`` None = the config's ``truncation_psi`` (1 = none)."""
+        device = self._device()
+        z = torch.randn(n, self.z_dim, device=device, generator=rng)
+        c = None
+        if self.num_classes:
+            if labels is None:
+                labels = (torch.full((n,), self.label, dtype=torch.int64, device=device) if self.label is not None
+                          else torch.randint(self.num_classes, (n,), device=device, generator=rng))
+            labels = torch.as_tensor(labels, device=device).long()
+            if labels.shape != (n,) or labels.min() < 0 or labels.max() >= self.num_classes:
+                raise ValueError(f"labels must be {n} class ids in [0, {self.num_classes})")
+            c = F.one_hot(labels, self.num_classes).float()
+        elif labels is not None:
+            raise ValueError("this StyleGAN2-ADA generator is unconditional (c_dim 0); pass labels=None")
+        psi = self.truncation_psi if truncation is None else float(truncation)
+        ws = self.G.mapping(z, c, truncation_psi=psi)
+        out = self.synthesize(ws[:, 0])
+        out.labels = labels
+        return out
+
+
+def freeze(module: nn.Module, device) -> nn.Module:
+    return module.to(device).eval().requires_grad_(False)
+
+
+def _json_safe(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+@GENERATORS.register("stylegan2ada")
+def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", device="cpu") -> StyleGAN2ADAGenerator:
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"generator stylegan2ada has no option(s) {unknown}; valid options: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **cfg}
+    if cfg["noise_mode"] not in NOISE_MODES:
+        raise ValueError(f"generator.noise_mode must be one of {NOISE_MODES}, not {cfg['noise_mode']!r}")
+    path, provenance = fetch_pickle(cfg, artifacts_root)
+    data = load_network_pickle(path)
+    if data.get("G_ema") is None:
+        raise ValueError(f"{path} holds no G_ema network (keys: {sorted(map(str, data))})")
+    G = reconstruct(data["G_ema"], {"Generator": sg.Generator})
+    D = reconstruct(data["D"], {"Discriminator": sg.Discriminator}) if data.get("D") is not None else None
+    if D is None:
+        log.warning("%s holds no D: the discriminator-feature methods cannot use this generator", path)
+    gen = StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device) if D is not None else None,
+                                noise_mode=cfg["noise_mode"], truncation_psi=cfg["truncation_psi"],
+                                label=cfg["label"], discriminator_flat=cfg["discriminator_flat"])
+    gen = freeze(gen, device)
+    gen.reused = not provenance["downloaded"]
+    gen.provenance = _json_safe({
+        **provenance, "networks": ["G_ema"] + (["D"] if D is not None else []),
+        "G_init_kwargs": init_kwargs_of(data["G_ema"]),
+        "D_init_kwargs": init_kwargs_of(data["D"]) if D is not None else None,
+        "module_src_sha256": data["G_ema"].module_src_sha256,  # identifies the NVIDIA code that pickled it
+        "training_set_kwargs": data.get("training_set_kwargs"),
+    })
+    log.info("StyleGAN2-ADA %s: %d px, %d channels, %s, z %d, w %d x %d ws, features %s", path.name, gen.resolution,
+             gen.image_channels, f"{gen.num_classes} classes" if gen.num_classes else "unconditional", gen.z_dim,
+             gen.w_dim, gen.num_ws, gen.feature_shapes)
+    return gen
