@@ -247,7 +247,7 @@ def test_launch_end_to_end_on_a_cifar10_replica(pickles, tmp_path):
     common = ("preset=smoke", "generator=stylegan2ada_cifar10u", f"generator.pickle={pickles['u'][0]}",
               f"paths.datasets={tmp_path / 'datasets'}", "task=linear_cifar10", "task.image_size=32", "anchors=false",
               "pretrain.batch_size=8")
-    result = launch(tmp_path, "method=sqsp", "data=cifar10", *common)
+    result = launch(tmp_path, "method=sqsp", *common)
     assert result.returncode == 0, result.output[-4000:]
     assert "no checksum pinned" in result.output
     (record_file,) = (tmp_path / "results" / "smoke" / "linear_cifar10").glob("sqsp-*.json")
