@@ -74,7 +74,8 @@ def render_markdown(records: list[dict], preset: str) -> str:
         f"# Leaderboard: preset `{preset}`",
         "",
         f"Generated from {len(records)} result records in `results/{preset}/` by `benchmark/leaderboard.py`; "
-        "do not edit by hand. Values are percentages; several seeds show mean ± sample std.",
+        "do not edit by hand. Values are percentages (angular errors: degrees); "
+        "several seeds show mean ± sample std.",
         "",
         table.to_markdown(disable_numparse=True),
         "",
