@@ -6,6 +6,7 @@ produced it, so a run with the same config finds and reuses it, and a changed co
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -21,24 +22,92 @@ def config_hash(config: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+class CorruptCheckpointError(Exception):
+    """A checkpoint file that cannot be read back: truncated, altered, or not a checkpoint."""
+
+
+CHECKPOINT_MAGIC = b"GANREP-CHECKPOINT-1\n"  # then the payload's sha256 in hex, a newline, the torch.save payload
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)  # makes the rename itself durable
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_temp(path: Path, write) -> str:
+    """Write to a fresh temp file beside ``path`` (unique per process and call), fsync it; returns its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: several processes may create it at once
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one, never half
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return tmp
+
+
+def _atomic_write(path: Path, write, previous: Path | None = None) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never half of either.
+    With ``previous``, the file being replaced is kept under that name first (one level of history)."""
+    path = Path(path)
+    tmp = _write_temp(path, write)
+    try:
+        if previous is not None and path.exists():
+            os.replace(path, previous)
+        os.replace(tmp, path)  # atomic on POSIX
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_file(path: Path, write) -> None:
+    """``write(f)`` to a binary file object, then replace ``path`` with the result atomically."""
+    _atomic_write(path, write)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def save_checkpoint(obj: Any, path: Path, previous: Path | None = None) -> None:
+    """``torch.save`` ``obj`` atomically with a sha256 of the payload in the file, so that ``load_checkpoint``
+    can tell a damaged file; with ``previous``, the checkpoint it replaces is kept there."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    _atomic_write(path, lambda f: f.write(CHECKPOINT_MAGIC + digest + b"\n" + payload), previous=previous)
+
+
+def load_checkpoint(path: Path) -> Any:
+    """Read a ``save_checkpoint`` file; raises CorruptCheckpointError when it is not intact."""
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as e:
+        raise CorruptCheckpointError(f"{path}: cannot be read ({e})") from e
+    if not blob.startswith(CHECKPOINT_MAGIC):
+        raise CorruptCheckpointError(f"{path}: not a checkpoint (no header)")
+    digest, sep, payload = blob[len(CHECKPOINT_MAGIC):].partition(b"\n")
+    if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise CorruptCheckpointError(f"{path}: sha256 mismatch (truncated or altered)")
+    try:  # RNG states must stay on the CPU
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - anything torch.load raises means the file is unusable
+        raise CorruptCheckpointError(f"{path}: torch.load failed ({e})") from e
 
 
 def atomic_write_text(path: Path, text: str) -> None:

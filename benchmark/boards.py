@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.artifacts import atomic_write_text
+from benchmark.artifacts import atomic_write_file, atomic_write_text
 from benchmark.leaderboard import ANCHOR_LABELS, format_cell
 from benchmark.results import BOARDS_DIR, load_records, record_path
 
@@ -118,9 +118,10 @@ def render_board_plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
     ax.set_title(meta.get("title", meta["name"]), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:  # atomic: several runs may refresh the same board at once
+        atomic_write_file(path, lambda f: fig.savefig(f, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def render_board(results_dir: Path, out_dir: Path, preset: str, board: str) -> Path:

@@ -23,7 +23,7 @@ from benchmark.backbones import build_backbone
 from benchmark.boards import render_board, write_board_entry
 from benchmark.suite_board import is_suite_record, render_suite_board
 from benchmark.data import build_dataset
-from benchmark.engine import pretrain
+from benchmark.engine import pretrain, remove_checkpoints
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
 from benchmark.leaderboard import ANCHOR_LABELS, render_leaderboard
@@ -66,28 +66,111 @@ def pretraining_key(cfg: dict, method_cls) -> dict:
 def run_experiment(hydra_cfg: DictConfig) -> dict:
     """Run one (method, task) experiment and return its record; then refresh the preset's leaderboard."""
     cfg = OmegaConf.to_container(hydra_cfg, resolve=True)
-    results = Path(cfg["paths"]["results"])
-    existing = _expected_record_path(cfg)
-    if cfg.get("skip_existing") and existing.exists():
-        record = json.loads(existing.read_text())
-        log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
-    else:
-        record = _run(cfg)
-        log.info("result record: %s", write_record(results, record))
+    record = _record(cfg)
     if cfg.get("anchors", True) and record["method"] not in ANCHOR_METHODS:
         for anchor in TASKS.get(cfg["task"]["name"]).anchors:
             _ensure_anchor(cfg, anchor)
+    board = refresh_boards(cfg, record)
+    metric = record["metrics"][record["headline"]]
+    log.info("%s on %s: %s = %.2f; leaderboard: %s", record["method"], record["task"], record["headline"], metric, board)
+    print(f"[ganrep] {record['method']} / {record['task']}: {record['headline']} = {metric:.2f} "
+          f"(total {record['timings']['total']:.0f} s); leaderboard written to {board}")
+    return record
+
+
+def _record(cfg: dict) -> dict:
+    """The record of this config: read back under skip_existing when it exists, else run and written."""
+    existing = _expected_record_path(cfg)
+    if cfg.get("skip_existing") and existing.exists():
+        log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
+        return json.loads(existing.read_text())
+    record = _run(cfg)
+    log.info("result record: %s", write_record(Path(cfg["paths"]["results"]), record))
+    return record
+
+
+def refresh_boards(cfg: dict, record: dict) -> Path:
+    """Re-render the preset's leaderboard (and the suite / paper-table boards this record belongs to)."""
+    results = Path(cfg["paths"]["results"])
     board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
     if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows
         render_suite_board(results, Path(cfg["paths"]["leaderboards"]), record["task"])
     if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
         write_board_entry(results, cfg["preset"], cfg["board"], record)
         board = render_board(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"], cfg["board"]["name"])
-    metric = record["metrics"][record["headline"]]
-    log.info("%s on %s: %s = %.2f; leaderboard: %s", record["method"], record["task"], record["headline"], metric, board)
-    print(f"[ganrep] {record['method']} / {record['task']}: {record['headline']} = {metric:.2f} "
-          f"(total {record['timings']['total']:.0f} s); leaderboard written to {board}")
-    return record
+    return board
+
+
+# Stage entries for cluster jobs (benchmark/cluster.py): each takes a resolved config (a dict).
+def pretrained_weights(cfg: dict) -> Path | None:
+    """Where this config's pretrained weights are (or will be); None for a method that does not train."""
+    method_cls = METHODS.get(cfg["method"]["name"])
+    if not method_cls.needs_training:
+        return None
+    key = pretraining_key(cfg, method_cls)
+    return artifact_dir(cfg["paths"]["artifacts"], "pretrain", cfg["method"]["name"], key) / "method.pt"
+
+
+def pretraining_hash(cfg: dict) -> str:
+    return config_hash(pretraining_key(cfg, METHODS.get(cfg["method"]["name"])))
+
+
+def pretrain_only(cfg: dict) -> str:
+    """Pretrain (or find cached) the backbone of this config, without evaluating; returns the weights' path."""
+    cfg = _plain(cfg)
+    weights = pretrained_weights(cfg)
+    if weights is None or weights.exists():
+        return str(weights)
+    _prepare_and_pretrain(cfg)
+    return str(weights)
+
+
+def evaluate_only(cfg: dict) -> dict:
+    """Evaluate this config on its task and write its record (its pretraining is expected to be cached);
+    anchors and leaderboards are left to their own jobs."""
+    cfg = _plain(cfg)
+    weights = pretrained_weights(cfg)
+    if weights is not None and not weights.exists() and not _expected_record_path(cfg).exists():
+        log.warning("no pretrained weights at %s: this evaluation job pretrains first", weights)
+    record = _record(cfg)
+    return {"method": record["method"], "task": record["task"], "headline": record["headline"],
+            "metric": record["metrics"][record["headline"]], "record": str(_expected_record_path(cfg))}
+
+
+def refresh_all_boards(cfgs: list) -> list:
+    """Re-render the boards of every config whose record exists (a failed evaluation leaves none)."""
+    boards, missing = [], []
+    for cfg in map(_plain, cfgs):
+        path = _expected_record_path(cfg)
+        if not path.exists():
+            missing.append(f"{cfg['method']['name']}/{cfg['task']['name']} seed {cfg['seed']}")
+            continue
+        boards.append(str(refresh_boards(cfg, json.loads(path.read_text()))))
+    if missing:
+        log.warning("no record (the evaluation failed or was cancelled) for: %s", ", ".join(missing))
+    boards = sorted(set(boards))
+    print(f"[ganrep] leaderboards written: {', '.join(boards)}; missing records: {len(missing)}")
+    return boards
+
+
+def anchor_configs(cfg: dict) -> list:
+    """The anchor configs this config's task is evaluated with (empty when anchors=false or it is an anchor)."""
+    if not cfg.get("anchors", True) or cfg["method"]["name"] in ANCHOR_METHODS:
+        return []
+    out = []
+    for anchor in TASKS.get(cfg["task"]["name"]).anchors:
+        anchor_cfg = copy.deepcopy(cfg)
+        anchor_cfg["method"] = {"name": anchor}
+        out.append(anchor_cfg)
+    return out
+
+
+def expected_record_path(cfg: dict) -> Path:
+    return _expected_record_path(_plain(cfg))
+
+
+def _plain(cfg) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
 def _ensure_anchor(cfg: dict, anchor: str) -> None:
@@ -125,9 +208,8 @@ def check_generator_matches_data(generator, real_train, cfg: dict) -> None:
             "shape (e.g. data=cifar10 for a CIFAR-10 StyleGAN2-ADA, generator=small_gan for any data set)")
 
 
-def _run(cfg: dict) -> dict:
-    t_start = time.time()
-    timings = {}
+def _build(cfg: dict, timings: dict, check_task: bool = True) -> dict:
+    """The method (with its backbone and generator), the task and its context, before any pretraining."""
     device = resolve_device(cfg["device"])
     method_name = cfg["method"]["name"]
     method_cls = METHODS.get(method_name)
@@ -140,7 +222,8 @@ def _run(cfg: dict) -> dict:
                            eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
                            features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
                            image_channels=real_train.channels, image_size=real_train.image_size)
-    task.check_data(task_ctx)  # the evaluation data too, before any pretraining
+    if check_task:
+        task.check_data(task_ctx)  # the evaluation data too, before any pretraining
     generator = None
     if "generator" in method_cls.consumed_sources(method_cfg):
         t = time.time()
@@ -155,8 +238,14 @@ def _run(cfg: dict) -> dict:
                         image_size=real_train.image_size,
                         make_augment=lambda **kw: make_augment(real_train.image_size, real_train.channels, **kw))
     method = method_cls(method_cfg, ctx)
-    key = _run_key(cfg)["pretraining"]
-    pretrain_hash = config_hash(key)
+    return {"device": device, "method_cls": method_cls, "method": method, "task": task, "task_ctx": task_ctx,
+            "generator": generator, "real_train": real_train, "key": _run_key(cfg)["pretraining"]}
+
+
+def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
+    """Pretrain the method (checkpointed, cached by its pretraining hash) or load the cached weights."""
+    method_cls, method, key, device = built["method_cls"], built["method"], built["key"], built["device"]
+    method_name = cfg["method"]["name"]
     train_stats = {}
     if method_cls.needs_training:
         out_dir = artifact_dir(cfg["paths"]["artifacts"], "pretrain", method_name, key)
@@ -171,12 +260,31 @@ def _run(cfg: dict) -> dict:
             out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
             log.info("pretraining %s -> %s", method_name, out_dir)
-            train_stats = pretrain(method, generator, real_train, cfg["pretrain"], out_dir, device, cfg["seed"])
+            train_stats = pretrain(method, built["generator"], built["real_train"], cfg["pretrain"], out_dir, device,
+                                   cfg["seed"])
             atomic_torch_save(method.state_dict(), weights)
             atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
-            (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+            remove_checkpoints(out_dir)
             timings["pretrain_reused"] = False
         timings["pretrain"] = time.time() - t
+    return train_stats
+
+
+def _prepare_and_pretrain(cfg: dict) -> dict:
+    timings = {}
+    built = _build(cfg, timings, check_task=False)
+    _pretrain_or_load(cfg, built, timings)
+    return timings
+
+
+def _run(cfg: dict) -> dict:
+    t_start = time.time()
+    timings = {}
+    built = _build(cfg, timings)
+    method_cls, method, task = built["method_cls"], built["method"], built["task"]
+    method_name, generator, device, task_ctx = cfg["method"]["name"], built["generator"], built["device"], built["task_ctx"]
+    pretrain_hash = config_hash(built["key"])
+    train_stats = _pretrain_or_load(cfg, built, timings)
 
     t = time.time()
     metrics = task.run(method.evaluation_backbone(), task_ctx)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.artifacts import atomic_write_text
+from benchmark.artifacts import atomic_write_file, atomic_write_text
 from benchmark.results import load_records
 
 ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
@@ -105,9 +105,10 @@ def render_plot(records: list[dict], path: Path) -> None:
         ax.set_xlim(max(0.0, low - 10), min(100.0, stats["mean"].max() + 3))
         ax.set_xlabel(headline)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:  # atomic: several runs may refresh the same board at once
+        atomic_write_file(path, lambda f: fig.savefig(f, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def render_leaderboard(results_dir: Path, out_dir: Path, preset: str) -> Path:

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from benchmark.artifacts import load_checkpoint
 from benchmark.data import build_dataset
 from benchmark.engine import lr_at, pretrain
 from test_methods import build
@@ -41,7 +42,7 @@ def test_killed_run_resumes_from_checkpoint(tmp_path, fmnist_replica, small_gene
     monkeypatch.setattr(small_generator, "sample", dying_sample)
     with pytest.raises(Death):
         pretrain(method, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
-    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
     assert checkpoint["step"] == 2
 
     monkeypatch.setattr(small_generator, "sample", real_sample)

@@ -30,14 +30,46 @@ class InMemoryImages(torch.utils.data.Dataset):
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return InMemoryImages(self.images[idx], self.labels[idx], self.classes)
 
-    def batches(self, batch_size: int, rng: torch.Generator):
-        """Endless shuffled batches of float images (epoch after epoch, last partial batch dropped)."""
+    def batches(self, batch_size: int, rng: torch.Generator) -> "ShuffledBatches":
+        """Endless shuffled batches of float images (epoch after epoch, last partial batch dropped).
+
+        The iterator's ``state_dict`` (the epoch's permutation, the position in it, ``rng``'s state) lets a
+        resumed run draw exactly the batches the interrupted one would have drawn next."""
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} exceeds the dataset size {len(self)}")
-        while True:
-            order = torch.randperm(len(self), generator=rng)
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                yield to_float(self.images[order[start:start + batch_size]])
+        return ShuffledBatches(self.images, batch_size, rng)
+
+
+class ShuffledBatches:
+    """Endless iterator over shuffled batches of ``images`` with a resumable position."""
+
+    def __init__(self, images_uint8: torch.Tensor, batch_size: int, rng: torch.Generator):
+        self.images, self.batch_size, self.rng = images_uint8, batch_size, rng
+        self.order: torch.Tensor | None = None  # this epoch's permutation, drawn when the epoch starts
+        self.position = 0  # index in ``order`` of the next batch's first item
+
+    def __iter__(self) -> "ShuffledBatches":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self.order is None or self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.images), generator=self.rng)
+            self.position = 0
+        idx = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return to_float(self.images[idx])
+
+    def state_dict(self) -> dict:
+        return {"order": None if self.order is None else self.order.clone(), "position": self.position,
+                "rng": self.rng.get_state(), "batch_size": self.batch_size, "n": len(self.images)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if (state["batch_size"], state["n"]) != (self.batch_size, len(self.images)):
+            raise ValueError(f"sampler state of batch size {state['batch_size']} over {state['n']} images does not "
+                             f"fit batch size {self.batch_size} over {len(self.images)} images")
+        self.order = None if state["order"] is None else state["order"].clone()
+        self.position = state["position"]
+        self.rng.set_state(state["rng"])
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,195 @@
+"""Run a sweep as a job graph through submitit: ``cluster=slurm`` (sbatch) or ``cluster=local`` (subprocesses).
+
+``launch.py`` collects the resolved config of every run of the sweep (Hydra expands the sweep, each
+config as its ``main()`` would see it) and calls ``submit_graph`` once. The graph:
+
+- one *pretraining* job per distinct pretraining hash (configs that differ only in their task share
+  it); none when the weights are already cached or the method does not train;
+- one *evaluation* job per config, after its pretraining job (``afterok``: nothing to evaluate
+  without the weights; with ``--kill-on-invalid-dep=yes`` such a job is cancelled, not left pending);
+- one *anchor* job per distinct anchor config (raw pixels, random init), with no dependency;
+- one *leaderboard* job after every evaluation and anchor job, with ``afterany``: a failed or cancelled
+  evaluation leaves no record, and the boards are still re-rendered from the records that were written
+  (with ``afterok`` one failure in a large sweep would leave every board stale).
+
+SLURM orders the jobs itself. submitit's LocalExecutor knows no dependencies, so ``cluster=local``
+submits in topological order from this process: the pretraining and anchor jobs at once, each
+pretraining job's evaluations once its ``result()`` is back (a failure skips them), then the
+leaderboard job after every evaluation has ended, and waits for it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark import experiment as ex
+
+log = logging.getLogger(__name__)
+SLURM_KEYS = ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "account", "nodes",
+              "tasks_per_node", "constraint", "qos", "comment", "exclude")
+
+
+@dataclass
+class Job:
+    kind: str           # pretrain | evaluate | anchor | leaderboard
+    name: str
+    fn: object
+    args: tuple
+    after: list = field(default_factory=list)  # the Job objects this one waits for
+    condition: str = "afterok"
+    handle: object = None  # the submitit job once submitted
+
+    @property
+    def job_id(self) -> str:
+        return self.handle.job_id if self.handle is not None else "-"
+
+
+def _entry(fn, *args):
+    """What a job runs: the stage function, with the log going to the job's stderr file."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+    return fn(*args)
+
+
+def _label(cfg: dict) -> str:
+    return f"{cfg['method']['name']}/{cfg['task']['name']} seed={cfg['seed']}"
+
+
+def build_graph(cfgs: list[dict]) -> list[Job]:
+    """The jobs of a sweep, in an order that submits every job after the jobs it depends on."""
+    pretrain_jobs: dict[str, Job] = {}
+    evaluate_jobs, anchor_jobs, seen_runs = [], {}, set()
+    for cfg in cfgs:
+        record = ex.expected_record_path(cfg)
+        for anchor_cfg in ex.anchor_configs(cfg):
+            path = ex.expected_record_path(anchor_cfg)
+            if path not in anchor_jobs and not path.exists():
+                anchor_cfg["skip_existing"] = True  # an anchor is evaluated once per config
+                anchor_jobs[path] = Job("anchor", _label(anchor_cfg), ex.evaluate_only, (anchor_cfg,))
+        if record in seen_runs:
+            continue  # the same run twice in a sweep
+        seen_runs.add(record)
+        if cfg.get("skip_existing") and record.exists():
+            log.info("skip_existing: %s is already recorded in %s", _label(cfg), record)
+            continue
+        after = []
+        weights = ex.pretrained_weights(cfg)
+        if weights is not None and not weights.exists():
+            h = ex.pretraining_hash(cfg)
+            if h not in pretrain_jobs:
+                pretrain_jobs[h] = Job("pretrain", f"{cfg['method']['name']}-{h} seed={cfg['seed']}",
+                                       ex.pretrain_only, (cfg,))
+            after = [pretrain_jobs[h]]
+        evaluate_jobs.append(Job("evaluate", _label(cfg), ex.evaluate_only, (cfg,), after=after))
+    stages = [*pretrain_jobs.values(), *anchor_jobs.values(), *evaluate_jobs]
+    board_after = [j for j in stages if j.kind in ("evaluate", "anchor")]
+    board = Job("leaderboard", "refresh the boards", ex.refresh_all_boards, (list(cfgs),), after=board_after,
+                condition="afterany")
+    return stages + [board]
+
+
+def cluster_settings(cfgs: list[dict]) -> dict:
+    settings = [c.get("cluster") or {"name": "none"} for c in cfgs]
+    if any(s != settings[0] for s in settings):
+        raise ValueError("a sweep must use one cluster configuration; do not sweep over cluster settings")
+    return settings[0]
+
+
+def _log_root(settings: dict) -> Path:
+    return Path(settings.get("log_dir") or "runs/submitit") / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def _slurm_executor(settings: dict, folder: Path):
+    import submitit
+
+    executor = submitit.SlurmExecutor(folder=str(folder / "%j"), max_num_timeout=settings.get("max_num_timeout", 3))
+    renamed = {"timeout_min": "time", "tasks_per_node": "ntasks_per_node"}  # SlurmExecutor's names
+    params = {renamed.get(k, k): settings[k] for k in SLURM_KEYS if settings.get(k) is not None}
+    params.pop("mem_gb", None)
+    if settings.get("mem_gb") is not None:
+        params["mem"] = f"{settings['mem_gb']}GB"
+    if settings.get("setup"):
+        params["setup"] = list(settings["setup"])
+    executor.update_parameters(**params)
+    return executor
+
+
+def _submit_slurm(jobs: list[Job], settings: dict, folder: Path) -> None:
+    executor = _slurm_executor(settings, folder)
+    base_extra = dict(settings.get("slurm_additional_parameters") or {})
+    for job in jobs:
+        extra, dependency = dict(base_extra), None
+        if job.after:
+            dependency = f"{job.condition}:" + ":".join(dep.job_id for dep in job.after)
+            if job.condition == "afterok":
+                extra["kill_on_invalid_dep"] = "yes"  # cancelled, not pending forever, when a dependency failed
+        executor.update_parameters(job_name=f"ganrep-{job.kind}", dependency=dependency, additional_parameters=extra)
+        job.handle = executor.submit(_entry, job.fn, *job.args)
+
+
+def _local_executor(settings: dict, folder: Path):
+    import submitit
+
+    executor = submitit.LocalExecutor(folder=str(folder / "%j"))
+    params = {k: settings[k] for k in ("timeout_min", "gpus_per_node") if settings.get(k) is not None}
+    if settings.get("visible_gpus") is not None:
+        params["visible_gpus"] = tuple(settings["visible_gpus"])
+    executor.update_parameters(**params)
+    return executor
+
+
+def _wait(job: Job) -> bool:
+    if job.handle is None:  # skipped: a job it depends on failed
+        return False
+    try:
+        job.handle.result()
+        return True
+    except Exception as e:  # noqa: BLE001 - a failed job is reported, the rest of the graph goes on
+        log.error("%s job %s (%s) failed: %s", job.kind, job.job_id, job.name, (str(e).strip().splitlines() or [""])[-1])
+        print(f"[ganrep] FAILED {job.kind} {job.job_id} {job.name}; log: {job.handle.paths.stderr}")
+        return False
+
+
+def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
+    """LocalExecutor has no dependencies: submit each job once the jobs it waits for have ended."""
+    executor = _local_executor(settings, folder)
+    ok: dict[int, bool] = {}
+    for job in jobs:
+        for dep in job.after:
+            if id(dep) not in ok:
+                ok[id(dep)] = _wait(dep)
+        if job.condition == "afterok" and not all(ok[id(dep)] for dep in job.after):
+            print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
+            continue
+        job.handle = executor.submit(_entry, job.fn, *job.args)
+        _print_job(job, folder)
+    board = jobs[-1]
+    if board.handle is not None:
+        _wait(board)
+
+
+def _print_job(job: Job, folder: Path) -> None:
+    after = f"  --dependency={job.condition}:{':'.join(d.job_id for d in job.after)}" if job.after else ""
+    print(f"[ganrep] submitted {job.kind:<11} job {job.job_id:>8}  {job.name}{after}")
+
+
+def submit_graph(cfgs: list[dict]) -> list[Job]:
+    """Submit the sweep's job graph to the configured cluster; returns the jobs (with their submitit handles)."""
+    settings = cluster_settings(cfgs)
+    kind = settings.get("name", "none")
+    jobs = build_graph(cfgs)
+    folder = _log_root(settings)
+    n_eval = sum(j.kind == "evaluate" for j in jobs)
+    print(f"[ganrep] {len(cfgs)} configs -> {sum(j.kind == 'pretrain' for j in jobs)} pretraining, {n_eval} "
+          f"evaluation, {sum(j.kind == 'anchor' for j in jobs)} anchor and 1 leaderboard job(s) on cluster={kind}")
+    if kind == "slurm":
+        _submit_slurm(jobs, settings, folder)
+        for job in jobs:
+            _print_job(job, folder)
+    elif kind == "local":
+        _run_local(jobs, settings, folder)
+    else:
+        raise ValueError(f"cluster={kind!r}: choose none, local or slurm (launch/cluster/)")
+    print(f"[ganrep] job logs: {folder}/<job id>/ (submitit's <job id>_0_log.out / .err)")
+    return jobs

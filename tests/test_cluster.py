@@ -1,0 +1,94 @@
+"""``cluster=slurm`` and ``cluster=local``: a sweep becomes one job graph (benchmark/cluster.py).
+
+The SLURM test puts fake ``sbatch``/``srun`` executables on PATH (submitit runs ``sbatch <script>`` and
+reads the job id from its output), so the sbatch scripts of the whole graph are checked without SLURM.
+The local test runs the graph for real with submitit's LocalExecutor at preset=smoke.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+from test_end_to_end import real_fmnist_or_skip
+
+FAKE_SBATCH = """#!/bin/bash
+n=$(( $(ls {scripts} | wc -l) + 5001 ))
+cp "$1" {scripts}/$n.sh
+echo "Submitted batch job $n"
+"""
+
+
+def _launch(tmp_path, *args, env=None):
+    paths = [f"paths.artifacts={tmp_path}/artifacts", f"paths.results={tmp_path}/results",
+             f"paths.leaderboards={tmp_path}/leaderboards", f"cluster.log_dir={tmp_path}/submitit",
+             f"hydra.sweep.dir={tmp_path}/runs", f"hydra.run.dir={tmp_path}/runs"]
+    run_env = {k: v for k, v in os.environ.items() if k != "GANREP_DATA"}
+    run_env.update(env or {})
+    result = subprocess.run([sys.executable, "launch.py", "-m", *paths, *args], cwd=REPO, capture_output=True,
+                            text=True, env=run_env, timeout=300)
+    result.output = result.stdout + result.stderr
+    return result
+
+
+def test_slurm_sweep_is_a_job_graph(tmp_path):
+    scripts, bin_dir = tmp_path / "sbatch_scripts", tmp_path / "bin"
+    scripts.mkdir(), bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(scripts=scripts))
+    (bin_dir / "srun").write_text("#!/bin/bash\nexit 0\n")
+    for exe in bin_dir.iterdir():
+        exe.chmod(0o755)
+    result = _launch(tmp_path, "method=sqsp,vicreg", "task=voc_det,transfer_linear", "seed=0,1,2", "cluster=slurm",
+                     "cluster.partition=gpu", "cluster.gpus_per_node=2", "cluster.cpus_per_task=6",
+                     "cluster.timeout_min=90", "cluster.setup=[module load cuda]",
+                     env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.output[-3000:]
+    assert "job logs:" in result.stdout and str(tmp_path / "submitit") in result.stdout
+
+    jobs = {}  # job id -> (job kind, its sbatch script)
+    for path in sorted(scripts.glob("*.sh")):
+        text = path.read_text()
+        kind = re.search(r"--job-name=ganrep-(\w+)", text).group(1)
+        dep = re.search(r"--dependency=(\w+):([\d:]+)", text)
+        jobs[path.stem] = {"kind": kind, "text": text, "cond": dep and dep.group(1),
+                           "deps": dep.group(2).split(":") if dep else []}
+    by_kind = {k: [i for i, j in jobs.items() if j["kind"] == k] for k in ("pretrain", "evaluate", "anchor", "leaderboard")}
+    # 2 methods x 3 seeds = 6 pretraining hashes (the task is not part of it); 12 evaluations
+    assert len(by_kind["pretrain"]) == 6 and len(by_kind["evaluate"]) == 12 and len(by_kind["leaderboard"]) == 1
+    for job in jobs.values():
+        for flag in ("--partition=gpu", "--gpus-per-node=2", "--cpus-per-task=6", "--time=90", "module load cuda"):
+            assert flag in job["text"]
+    for i in by_kind["pretrain"] + by_kind["anchor"]:
+        assert jobs[i]["deps"] == []
+    users = {}
+    for i in by_kind["evaluate"]:
+        job = jobs[i]
+        assert job["cond"] == "afterok" and len(job["deps"]) == 1 and job["deps"][0] in by_kind["pretrain"]
+        assert "--kill-on-invalid-dep=yes" in job["text"]
+        users.setdefault(job["deps"][0], []).append(i)
+    assert sorted(len(v) for v in users.values()) == [2] * 6  # each pretraining job feeds its two tasks
+    board = jobs[by_kind["leaderboard"][0]]
+    assert board["cond"] == "afterany" and set(board["deps"]) == set(by_kind["evaluate"] + by_kind["anchor"])
+    # the printed graph names every job id
+    for i in jobs:
+        assert f"job {i:>8}" in result.stdout or f"job     {i}" in result.stdout
+
+
+def test_local_sweep_runs_the_graph(tmp_path):
+    real_fmnist_or_skip()
+    result = _launch(tmp_path, "preset=smoke", "method=sqsp", "task=linear_fmnist,linear_digits", "seed=0",
+                     "cluster=local", "anchors=false", "device=cpu")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "1 pretraining, 2 evaluation, 0 anchor and 1 leaderboard" in result.stdout
+    assert "FAILED" not in result.stdout
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "smoke").rglob("*.json")]
+    assert sorted(r["task"] for r in records) == ["linear_digits", "linear_fmnist"]
+    assert len({r["pretrain_hash"] for r in records}) == 1
+    assert all(r["timings"]["pretrain_reused"] for r in records)  # trained once, by the pretraining job
+    assert len(list((tmp_path / "artifacts" / "pretrain").glob("sqsp-*/method.pt"))) == 1
+    board = (tmp_path / "leaderboards" / "smoke.md").read_text()
+    assert "| sqsp" in board
+    assert len([d for d in (tmp_path / "submitit").rglob("*_log.err")]) == 4

@@ -1,0 +1,70 @@
+"""Many processes writing result records and rendering the leaderboard at once (a sweep on a cluster
+shares one results dir): every record reads back intact, and no write leaves a torn or stray file."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+from benchmark.leaderboard import render_leaderboard
+from benchmark.results import load_records, record_path, write_record
+
+N_DISTINCT = 50
+N_SAME = 8  # processes that all write the one same record path
+REPEATS = 5
+
+
+def make_record(method: str, task: str, run_hash: str, value: float, writer: int) -> dict:
+    return {"method": method, "task": task, "preset": "concurrent", "run_hash": run_hash, "seed": 0,
+            "headline": "top1", "higher_is_better": True, "metrics": {"top1": value}, "trained": False,
+            "config": {"method": {"name": method}, "pretrain": {"steps": 1}}, "writer": writer,
+            "padding": "x" * (20_000 + 97 * writer)}  # large enough that a torn write would show
+
+
+def distinct_writer(results: str, i: int, barrier) -> None:
+    barrier.wait()  # every process writes at the same moment; they all create the directories too
+    for _ in range(REPEATS):
+        write_record(Path(results), make_record(f"m{i:02d}", "linear", f"hash{i:02d}", float(i), i))
+
+
+def same_path_writer(results: str, i: int, barrier) -> None:
+    barrier.wait()
+    for _ in range(REPEATS):
+        write_record(Path(results), make_record("shared", "shared_task", "samehash", 100.0 + i, i))
+
+
+def board_renderer(results: str, boards: str, barrier) -> None:
+    barrier.wait()
+    for _ in range(3):
+        render_leaderboard(Path(results), Path(boards), "concurrent")
+
+
+def test_fifty_processes_write_records_at_once(tmp_path):
+    results, boards = tmp_path / "results", tmp_path / "boards"
+    ctx = mp.get_context("fork")  # spawn would import torch 60 times
+    n_renderers = 3
+    barrier = ctx.Barrier(N_DISTINCT + N_SAME + n_renderers)
+    procs = [ctx.Process(target=distinct_writer, args=(str(results), i, barrier)) for i in range(N_DISTINCT)]
+    procs += [ctx.Process(target=same_path_writer, args=(str(results), i, barrier)) for i in range(N_SAME)]
+    procs += [ctx.Process(target=board_renderer, args=(str(results), str(boards), barrier))
+              for _ in range(n_renderers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+
+    for i in range(N_DISTINCT):
+        expected = make_record(f"m{i:02d}", "linear", f"hash{i:02d}", float(i), i)
+        assert json.loads(record_path(results, expected).read_text()) == expected
+    records = [r for r in load_records(results, "concurrent") if r["task"] == "linear"]
+    assert len(records) == N_DISTINCT
+
+    shared = json.loads(record_path(results, make_record("shared", "shared_task", "samehash", 0, 0)).read_text())
+    assert shared == make_record("shared", "shared_task", "samehash", 100.0 + shared["writer"], shared["writer"])
+
+    stray = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix not in (".json", ".md", ".png")]
+    assert not stray, f"temporary files left behind: {stray[:5]}"
+    board = (boards / "concurrent.md").read_text()
+    assert board.startswith("# Leaderboard: preset `concurrent`") and board.endswith("\n")
+    assert (boards / "concurrent.png").read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,192 @@
+"""Exact resume: a pretraining run killed at any step and resumed ends with bitwise the weights of an
+uninterrupted one; a damaged checkpoint falls back to the previous one, then to a fresh start."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.artifacts import load_checkpoint
+from benchmark.data import build_dataset
+from benchmark.engine import CHECKPOINT, PREVIOUS_CHECKPOINT, pretrain
+from conftest import REPO, write_fashion_mnist_replica
+from test_methods import build
+
+# simsiam on syn_real draws from every source of randomness the loop has: the real-data sampler, the
+# generator's sampling RNG and torch's global RNG (augmentations)
+LAUNCH_ARGS = ["preset=smoke", "method=simsiam", "method.domain=syn_real", "anchors=false", "pretrain.steps=40",
+               "pretrain.checkpoint_every=1", "pretrain.log_every=1", "+pretrain.deterministic=true", "device=cpu"]
+
+
+def launch_cmd(root):
+    return [sys.executable, "launch.py", f"paths.artifacts={root}/artifacts", f"paths.results={root}/results",
+            f"paths.leaderboards={root}/leaderboards", f"hydra.run.dir={root}/runs/${{now:%H-%M-%S-%f}}",
+            *LAUNCH_ARGS]
+
+
+def run_env(data_root):
+    return {**os.environ, "GANREP_DATA": str(data_root), "OMP_NUM_THREADS": "1"}  # one thread: quick beside other jobs
+
+
+def pretrain_dir(root):
+    dirs = list((root / "artifacts" / "pretrain").glob("simsiam-*"))
+    return dirs[0] if len(dirs) == 1 else None
+
+
+def logged_steps(run_dir) -> int:
+    try:
+        return len((run_dir / "metrics.jsonl").read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def assert_state_dicts_equal(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"tensors that differ: {different[:5]}"
+
+
+def test_sigkilled_launch_resumes_bitwise_exactly(tmp_path):
+    data = write_fashion_mnist_replica(tmp_path / "fmnist")
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    done = subprocess.run(launch_cmd(full), cwd=REPO, env=run_env(data), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    kill_after = random.Random(8).randint(3, 25)  # steps logged before the kill lands
+    proc = subprocess.Popen(launch_cmd(killed), cwd=REPO, env=run_env(data), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            run_dir = pretrain_dir(killed)
+            if run_dir is not None and logged_steps(run_dir) >= kill_after:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_dir = pretrain_dir(killed)
+    assert not (run_dir / "method.pt").exists() and (run_dir / CHECKPOINT).exists()
+    killed_at = load_checkpoint(run_dir / CHECKPOINT)["step"]
+    assert 0 < killed_at < 40
+
+    resumed = subprocess.run(launch_cmd(killed), cwd=REPO, env=run_env(data), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming pretraining at step {killed_at}" in resumed.stdout + resumed.stderr
+    stats = json.loads((run_dir / "train_stats.json").read_text())
+    assert stats["resumed_from"] == killed_at
+    assert not (run_dir / CHECKPOINT).exists() and not (run_dir / PREVIOUS_CHECKPOINT).exists()
+    assert pretrain_dir(full).name == run_dir.name  # the same pretraining config
+    assert_state_dicts_equal(torch.load(pretrain_dir(full) / "method.pt"), torch.load(run_dir / "method.pt"))
+
+
+CFG = {"steps": 8, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 2,
+       "log_every": 1, "checkpoint_every": 1, "deterministic": True}
+
+
+class Death(Exception):
+    pass
+
+
+def scramble_global_rngs():
+    """A fresh process: other global RNG states until the checkpoint restores them."""
+    torch.manual_seed(12345)
+    random.seed(12345)
+    np.random.seed(12345)
+
+
+def run(out_dir, small_generator, data, die_at_call=None, scramble=False):
+    method = build("simsiam", small_generator, domain="syn_real")
+    if scramble:
+        scramble_global_rngs()
+    real_sample, calls = small_generator.sample, {"n": 0}
+
+    def sample(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == die_at_call:
+            raise Death
+        return real_sample(*args, **kwargs)
+
+    small_generator.sample = sample
+    try:
+        stats = pretrain(method, small_generator, data, CFG, out_dir, torch.device("cpu"), seed=0)
+    finally:
+        del small_generator.sample
+    return method, stats
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: threads only spin, the more so beside other jobs
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def uninterrupted(tmp_path, fmnist_replica, small_generator, one_thread):
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    (tmp_path / "full").mkdir()
+    method, _ = run(tmp_path / "full", small_generator, data)
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    with pytest.raises(Death):  # dies drawing the batch of step index 5: checkpoints of steps 5 and 4 exist
+        run(interrupted, small_generator, data, die_at_call=6)
+    assert load_checkpoint(interrupted / CHECKPOINT)["step"] == 5
+    assert load_checkpoint(interrupted / PREVIOUS_CHECKPOINT)["step"] == 4
+    return method.state_dict(), interrupted, data
+
+
+def corrupt(path):
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
+def test_in_process_resume_is_exact(uninterrupted, small_generator):
+    expected, interrupted, data = uninterrupted
+    method, stats = run(interrupted, small_generator, data, scramble=True)
+    assert stats["resumed_from"] == 5
+    assert_state_dicts_equal(expected, method.state_dict())
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "missing"])
+def test_damaged_latest_checkpoint_falls_back_to_previous(uninterrupted, small_generator, caplog, damage):
+    expected, interrupted, data = uninterrupted
+    latest = interrupted / CHECKPOINT
+    if damage == "flip":
+        corrupt(latest)
+    elif damage == "truncate":
+        latest.write_bytes(latest.read_bytes()[:1000])
+    else:  # killed between the two renames of a rotation
+        latest.unlink()
+    with caplog.at_level(logging.WARNING, logger="benchmark.engine"):
+        method, stats = run(interrupted, small_generator, data, scramble=True)
+    assert stats["resumed_from"] == 4
+    assert "previous checkpoint" in caplog.text
+    if damage != "missing":
+        assert "is corrupt" in caplog.text
+    assert_state_dicts_equal(expected, method.state_dict())
+
+
+def test_both_checkpoints_damaged_start_over(uninterrupted, small_generator, caplog):
+    expected, interrupted, data = uninterrupted
+    corrupt(interrupted / CHECKPOINT)
+    (interrupted / PREVIOUS_CHECKPOINT).write_bytes(b"not a checkpoint")
+    with caplog.at_level(logging.WARNING, logger="benchmark.engine"):
+        method, stats = run(interrupted, small_generator, data)
+    assert stats["resumed_from"] == 0
+    assert "starts over" in caplog.text
+    assert_state_dicts_equal(expected, method.state_dict())
