@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import submitit
+
 from benchmark import experiment as ex
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,17 @@ def _entry(fn, *args):
     """What a job runs: the stage function, with the log going to the job's stderr file."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
     return fn(*args)
+
+
+class StageJob(submitit.helpers.Checkpointable):
+    """The callable submitted for every stage. submitit's ``Checkpointable``: when SLURM signals a
+    preemption or the time limit, submitit calls ``checkpoint`` (inherited), which requeues this same
+    call (at most ``max_num_timeout`` times for time-outs). The stage then starts again and resumes from
+    its last checkpoint (pretraining writes one every ``pretrain.checkpoint_every`` steps, verified on
+    load, so the requeued run ends with the weights of an uninterrupted one)."""
+
+    def __call__(self, fn, *args):
+        return _entry(fn, *args)
 
 
 def _label(cfg: dict) -> str:
@@ -101,8 +114,6 @@ def _log_root(settings: dict) -> Path:
 
 
 def _slurm_executor(settings: dict, folder: Path):
-    import submitit
-
     executor = submitit.SlurmExecutor(folder=str(folder / "%j"), max_num_timeout=settings.get("max_num_timeout", 3))
     renamed = {"timeout_min": "time", "tasks_per_node": "ntasks_per_node"}  # SlurmExecutor's names
     params = {renamed.get(k, k): settings[k] for k in SLURM_KEYS if settings.get(k) is not None}
@@ -125,12 +136,10 @@ def _submit_slurm(jobs: list[Job], settings: dict, folder: Path) -> None:
             if job.condition == "afterok":
                 extra["kill_on_invalid_dep"] = "yes"  # cancelled, not pending forever, when a dependency failed
         executor.update_parameters(job_name=f"ganrep-{job.kind}", dependency=dependency, additional_parameters=extra)
-        job.handle = executor.submit(_entry, job.fn, *job.args)
+        job.handle = executor.submit(StageJob(), job.fn, *job.args)
 
 
 def _local_executor(settings: dict, folder: Path):
-    import submitit
-
     executor = submitit.LocalExecutor(folder=str(folder / "%j"))
     params = {k: settings[k] for k in ("timeout_min", "gpus_per_node") if settings.get(k) is not None}
     if settings.get("visible_gpus") is not None:
@@ -162,7 +171,7 @@ def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
         if job.condition == "afterok" and not all(ok[id(dep)] for dep in job.after):
             print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
             continue
-        job.handle = executor.submit(_entry, job.fn, *job.args)
+        job.handle = executor.submit(StageJob(), job.fn, *job.args)
         _print_job(job, folder)
     board = jobs[-1]
     if board.handle is not None:

@@ -92,3 +92,20 @@ def test_local_sweep_runs_the_graph(tmp_path):
     board = (tmp_path / "leaderboards" / "smoke.md").read_text()
     assert "| sqsp" in board
     assert len([d for d in (tmp_path / "submitit").rglob("*_log.err")]) == 4
+
+
+def test_a_preempted_stage_is_requeued_with_the_same_call():
+    """On SLURM's preemption / time-limit signal submitit calls the job's ``checkpoint``: a stage must come
+    back as the same call (it then resumes from its last verified checkpoint, tests/test_resume.py)."""
+    import pickle
+
+    import submitit
+
+    from benchmark.cluster import StageJob
+
+    job = StageJob()
+    assert job(max, 3, 7) == 7
+    requeued = job.checkpoint(max, 3, 7)
+    assert isinstance(requeued, submitit.helpers.DelayedSubmission)
+    assert requeued.args == (max, 3, 7) and requeued.function is job
+    assert pickle.loads(pickle.dumps(job))(min, 3, 7) == 3  # submitted jobs travel pickled
