@@ -74,9 +74,15 @@ def _atomic_write(path: Path, write, previous: Path | None = None) -> None:
     _fsync_dir(path.parent)
 
 
-def atomic_write_file(path: Path, write) -> None:
-    """``write(f)`` to a binary file object, then replace ``path`` with the result atomically."""
-    _atomic_write(path, write)
+def save_figure(fig, path: Path) -> None:
+    """A matplotlib figure as a png written atomically (several runs may refresh one board at once),
+    then closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

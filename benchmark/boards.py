@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.artifacts import atomic_write_file, atomic_write_text
+from benchmark.artifacts import atomic_write_text, save_figure
 from benchmark.leaderboard import ANCHOR_LABELS, format_cell
 from benchmark.results import BOARDS_DIR, load_records, record_path
 
@@ -118,10 +118,7 @@ def render_board_plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
     ax.set_title(meta.get("title", meta["name"]), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:  # atomic: several runs may refresh the same board at once
-        atomic_write_file(path, lambda f: fig.savefig(f, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_board(results_dir: Path, out_dir: Path, preset: str, board: str) -> Path:

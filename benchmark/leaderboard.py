@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.artifacts import atomic_write_file, atomic_write_text
+from benchmark.artifacts import atomic_write_text, save_figure
 from benchmark.results import load_records
 
 ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
@@ -105,10 +105,7 @@ def render_plot(records: list[dict], path: Path) -> None:
         ax.set_xlim(max(0.0, low - 10), min(100.0, stats["mean"].max() + 3))
         ax.set_xlabel(headline)
     fig.tight_layout()
-    try:  # atomic: several runs may refresh the same board at once
-        atomic_write_file(path, lambda f: fig.savefig(f, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_leaderboard(results_dir: Path, out_dir: Path, preset: str) -> Path:

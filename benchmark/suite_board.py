@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmark.artifacts import atomic_write_file, atomic_write_text
+from benchmark.artifacts import atomic_write_text, save_figure
 from benchmark.leaderboard import ANCHOR_LABELS, format_cell, variant_labels
 from benchmark.results import load_records
 
@@ -103,10 +103,7 @@ def render_suite_plot(records: list[dict], reported: dict | None, path: Path) ->
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_title("colour: place between the column's lowest and highest value (yellow = highest)", fontsize=8)
     fig.tight_layout()
-    try:  # atomic: several runs may refresh the same board at once
-        atomic_write_file(path, lambda f: fig.savefig(f, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_suite_board(results_dir: Path, out_dir: Path, suite: str) -> Path:

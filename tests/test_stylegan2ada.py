@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.generators import stylegan2ada as sg
+from benchmark.generators import stylegan2ada_ops as ops
 
 Z, W = 16, 16
 
@@ -174,29 +175,29 @@ def test_fused_and_unfused_modulated_conv_agree(arch):
 
 
 def test_resampling_ops():
-    f = sg.make_resample_filter()
+    f = ops.make_resample_filter()
     x = torch.randn(2, 3, 6, 6)
     # upsampling by 2: zero insertion, pad 2 before / 1 after, the filter times 4 (checked by hand)
     z = torch.zeros(2, 3, 12, 12)
     z[:, :, ::2, ::2] = x
     ref = F.conv2d(F.pad(z, [2, 1, 2, 1]), (4 * f).flip([0, 1]).expand(3, 1, 4, 4), groups=3)
-    torch.testing.assert_close(sg.upsample_2x(x, f), ref)
+    torch.testing.assert_close(ops.upsample_2x(x, f), ref)
     const = torch.ones(1, 1, 8, 8)
-    assert torch.allclose(sg.upsample_2x(const, f)[..., 2:-2, 2:-2], torch.ones(1))
-    assert torch.allclose(sg.downsample_2x(const, f)[..., 1:-1, 1:-1], torch.ones(1))
-    assert sg.downsample_2x(x, f).shape == (2, 3, 3, 3)
+    assert torch.allclose(ops.upsample_2x(const, f)[..., 2:-2, 2:-2], torch.ones(1))
+    assert torch.allclose(ops.downsample_2x(const, f)[..., 1:-1, 1:-1], torch.ones(1))
+    assert ops.downsample_2x(x, f).shape == (2, 3, 3, 3)
     # conv with up=2 == true convolution (flipped weight) of the upsampled, padded input
     w = torch.randn(5, 3, 3, 3)
-    direct = sg.conv2d_up2(x, w, f)
-    slow = F.conv2d(sg.fir_resample(x, f, up=2, pad=(3, 2, 3, 2), gain=4), w.flip([2, 3]))
+    direct = ops.conv2d_up2(x, w, f)
+    slow = F.conv2d(ops.fir_resample(x, f, up=2, pad=(3, 2, 3, 2), gain=4), w.flip([2, 3]))
     torch.testing.assert_close(direct, slow, atol=1e-5, rtol=1e-5)
     w1 = torch.randn(5, 3, 1, 1)
-    torch.testing.assert_close(sg.conv2d_up2(x, w1, f), sg.upsample_2x(F.conv2d(x, w1), f), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ops.conv2d_up2(x, w1, f), ops.upsample_2x(F.conv2d(x, w1), f), atol=1e-5, rtol=1e-5)
     # conv with down=2 == correlation padded by 1 after the filter, every second pixel
-    down = sg.conv2d_down2(x, w, f)
-    slow = F.conv2d(sg.fir_resample(x, f, pad=(2, 2, 2, 2)), w)[..., ::2, ::2]
+    down = ops.conv2d_down2(x, w, f)
+    slow = F.conv2d(ops.fir_resample(x, f, pad=(2, 2, 2, 2)), w)[..., ::2, ::2]
     torch.testing.assert_close(down, slow, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(sg.conv2d_down2(x, w1, f), F.conv2d(sg.downsample_2x(x, f), w1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ops.conv2d_down2(x, w1, f), F.conv2d(ops.downsample_2x(x, f), w1), atol=1e-5, rtol=1e-5)
 
 
 def test_layers_gains_and_minibatch_std():
@@ -205,7 +206,7 @@ def test_layers_gains_and_minibatch_std():
     torch.testing.assert_close(fc.bias, torch.ones(3))
     x = torch.randn(2, 4)
     torch.testing.assert_close(fc(x), x @ (fc.weight * 0.01 / 2).t() + 0.01)
-    act = sg.bias_act(torch.tensor([[-1.0, 2.0]]), torch.tensor([0.0, 1.0]), act="lrelu", clamp=4)
+    act = ops.bias_act(torch.tensor([[-1.0, 2.0]]), torch.tensor([0.0, 1.0]), act="lrelu", clamp=4)
     torch.testing.assert_close(act, torch.tensor([[-0.2 * math.sqrt(2), 4.0]]))
     mb = sg.MinibatchStdLayer(group_size=2, num_channels=1)
     x = torch.arange(4.0).reshape(4, 1, 1, 1)  # groups are samples {0, 2} and {1, 3}
