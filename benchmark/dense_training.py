@@ -1,14 +1,22 @@
-"""Batches for the segmentation and normals tasks: seeded draws of augmented training items, stacked,
-and full-size predictions for evaluation (the augmentation itself is benchmark/dense_transforms.py)."""
+"""The segmentation and normals protocol (``fit_and_score``): seeded draws of augmented training items,
+stacked; a UPerNet head fitted on them; full-size predictions for evaluation (the augmentation itself is
+benchmark/dense_transforms.py)."""
 from __future__ import annotations
+
+import copy
+import logging
+import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data.dense_sets import to_channels
-from benchmark.dense_transforms import augment, evaluation_view
-from benchmark.finetune import forever
+from benchmark.data.dense_sets import dense_subset, to_channels
+from benchmark.dense_heads import UPerNetHead
+from benchmark.dense_transforms import apply_eval_limits, augment, evaluation_view
+from benchmark.finetune import finetune, forever, sgd
+
+log = logging.getLogger(__name__)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -51,3 +59,43 @@ def predict_full(model: nn.Module, image: torch.Tensor, cfg, channels: int, devi
     view = evaluation_view(to_channels(image, channels), cfg.scale)
     out = model(to_unit_range(view[None].to(device)))
     return F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
+
+
+def fit_and_score(backbone: nn.Module, train_set, test_set, cfg, ctx, name: str, out_channels: int,
+                  pixel_loss, score) -> dict[str, float]:
+    """The segmentation and normals protocol: a UPerNet head with ``out_channels`` outputs per pixel on a
+    copy of ``backbone`` (frozen unless ``cfg.finetune_backbone``), trained by SGD with poly decay on
+    ``pixel_loss(outputs, target)``, then ``score`` over (full-size prediction, target) pairs of the test set.
+    The preset's ``eval`` limits (iterations, samples, image side, batch) apply."""
+    device, channels = ctx.device, backbone.in_channels
+    cfg = apply_eval_limits(cfg, ctx.eval_cfg)
+    iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
+    train_set = dense_subset(train_set, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
+    test_set = dense_subset(test_set, ctx.eval_cfg.get("max_test_samples"), cfg.seed)
+
+    torch.manual_seed(cfg.seed)
+    backbone = copy.deepcopy(backbone).to(memory_format=torch.contiguous_format)  # the pretrained one stays
+    model = UPerNetHead(backbone, out_channels, cfg.decoder_channels, frozen=not cfg.finetune_backbone).to(device)
+    opt, schedule = sgd(model.parameters(), iterations, cfg.lr, cfg.momentum, cfg.weight_decay,
+                        cfg.warmup_iterations, "poly", power=cfg.poly_power)
+
+    def loss_of(batch):
+        images, target = batch
+        outputs = model(to_unit_range(images.to(device)))
+        return {"loss": pixel_loss(outputs, {k: v.to(device) for k, v in target.items()})}
+
+    t0 = time.time()
+    last = finetune(model, training_batches(train_set, cfg, channels, iterations), loss_of, opt, schedule,
+                    iterations, f"{name} training")
+    train_seconds = time.time() - t0
+
+    model.eval()
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=None, num_workers=cfg.num_workers)
+    with torch.no_grad():
+        metrics = score((predict_full(model, image, cfg, channels, device).cpu(), target)
+                        for image, target in test_loader)
+    summary = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+    log.info("%s: %s after %d iterations (%.0f s)", name, summary, iterations, train_seconds)
+    return {**metrics, "iterations": float(iterations), "final_loss": last["loss"],
+            "train_samples": float(len(train_set)), "test_samples": float(len(test_set)),
+            "finetune_backbone": float(cfg.finetune_backbone)}

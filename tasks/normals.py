@@ -12,27 +12,17 @@ what most recent dense benchmarks do. The angular metrics are the same either wa
 """
 from __future__ import annotations
 
-import copy
-import logging
-import time
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data.dense_sets import dense_subset
-from benchmark.dense_heads import UPerNetHead
 from benchmark.dense_metrics import angular_errors, normal_metrics
-from benchmark.dense_transforms import apply_eval_limits
-from benchmark.dense_training import predict_full, to_unit_range, training_batches
-from benchmark.finetune import finetune, sgd
+from benchmark.dense_training import fit_and_score
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
 from tasks.dense_data import OfficialSplits
-
-log = logging.getLogger(__name__)
-
 
 def angular_loss(predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over valid pixels of 1 - cos(predicted, target); predictions (N, 3, H, W) are normalised first."""
@@ -76,42 +66,14 @@ class NYUv2Normals(OfficialSplits, Task):
         super().__init__(NormalsConfig(**cfg))
 
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
-        cfg, device, channels = self.cfg, ctx.device, backbone.in_channels
-        cfg = apply_eval_limits(cfg, ctx.eval_cfg)
-        iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
-        train, test = self.splits(ctx)
-        train = dense_subset(train, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
-        test = dense_subset(test, ctx.eval_cfg.get("max_test_samples"), cfg.seed)
+        def pixel_loss(predicted, target):
+            return angular_loss(predicted, target["normals"], target["valid"])
 
-        torch.manual_seed(cfg.seed)
-        backbone = copy.deepcopy(backbone).to(memory_format=torch.contiguous_format)
-        model = UPerNetHead(backbone, 3, cfg.decoder_channels, frozen=not cfg.finetune_backbone).to(device)
-        opt, schedule = sgd(model.parameters(), iterations, cfg.lr, cfg.momentum, cfg.weight_decay,
-                            cfg.warmup_iterations, "poly", power=cfg.poly_power)
+        def score(predictions):
+            errors = [angular_errors(p[None], t["normals"][None], t["valid"][None]).float() for p, t in predictions]
+            return normal_metrics(torch.cat(errors))
 
-        def loss_of(batch):
-            images, target = batch
-            predicted = model(to_unit_range(images.to(device)))
-            return {"loss": angular_loss(predicted, target["normals"].to(device), target["valid"].to(device))}
-
-        t0 = time.time()
-        last = finetune(model, training_batches(train, cfg, channels, iterations), loss_of, opt, schedule,
-                        iterations, f"{self.name} training")
-        train_seconds = time.time() - t0
-
-        model.eval()
-        errors = []
-        with torch.no_grad():
-            for image, target in torch.utils.data.DataLoader(test, batch_size=None, num_workers=cfg.num_workers):
-                predicted = predict_full(model, image, cfg, channels, device).cpu()
-                errors.append(angular_errors(predicted[None], target["normals"][None], target["valid"][None]).float())
-        metrics = normal_metrics(torch.cat(errors))
-        log.info("%s: mean %.2f median %.2f within 11.25 %.2f / 22.5 %.2f / 30 %.2f after %d iterations (%.0f s)",
-                 self.name, metrics["mean"], metrics["median"], metrics["within_11.25"], metrics["within_22.5"],
-                 metrics["within_30"], iterations, train_seconds)
-        return {**metrics, "iterations": float(iterations), "final_loss": last["loss"],
-                "train_samples": float(len(train)), "test_samples": float(len(test)),
-                "finetune_backbone": float(cfg.finetune_backbone)}
+        return fit_and_score(backbone, *self.splits(ctx), self.cfg, ctx, self.name, 3, pixel_loss, score)
 
 
 TASKS.register("nyuv2_normals")(NYUv2Normals)

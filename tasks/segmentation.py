@@ -9,27 +9,18 @@ pixels ignored), scored by mIoU and pixel accuracy over the whole evaluation set
 """
 from __future__ import annotations
 
-import copy
-import logging
-import time
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data.dense_sets import IGNORE_INDEX, dense_subset
-from benchmark.dense_heads import UPerNetHead
+from benchmark.data.dense_sets import IGNORE_INDEX
 from benchmark.dense_metrics import SegmentationConfusion
-from benchmark.dense_transforms import apply_eval_limits
-from benchmark.dense_training import predict_full, to_unit_range, training_batches
-from benchmark.finetune import finetune, sgd
+from benchmark.dense_training import fit_and_score
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
 from tasks.dense_data import CanvasSplits, OfficialSplits
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class SegmentationConfig:
@@ -52,41 +43,18 @@ class SegmentationConfig:
 
 def train_and_evaluate(backbone: nn.Module, train_set, test_set, cfg: SegmentationConfig, ctx: TaskContext,
                        name: str) -> dict[str, float]:
-    device, channels = ctx.device, backbone.in_channels
-    cfg = apply_eval_limits(cfg, ctx.eval_cfg)
-    iterations = ctx.eval_cfg.get("iterations") or cfg.iterations
-    train_set = dense_subset(train_set, ctx.eval_cfg.get("max_train_samples"), cfg.seed)
-    test_set = dense_subset(test_set, ctx.eval_cfg.get("max_test_samples"), cfg.seed)
     num_classes = len(train_set.classes)
 
-    torch.manual_seed(cfg.seed)
-    backbone = copy.deepcopy(backbone).to(memory_format=torch.contiguous_format)  # the pretrained one stays
-    model = UPerNetHead(backbone, num_classes, cfg.decoder_channels, frozen=not cfg.finetune_backbone).to(device)
-    opt, schedule = sgd(model.parameters(), iterations, cfg.lr, cfg.momentum, cfg.weight_decay,
-                        cfg.warmup_iterations, "poly", power=cfg.poly_power)
+    def pixel_loss(logits, target):
+        return F.cross_entropy(logits, target["mask"], ignore_index=IGNORE_INDEX)
 
-    def loss_of(batch):
-        images, target = batch
-        logits = model(to_unit_range(images.to(device)))
-        return {"loss": F.cross_entropy(logits, target["mask"].to(device), ignore_index=IGNORE_INDEX)}
+    def score(predictions):
+        confusion = SegmentationConfusion(num_classes, IGNORE_INDEX)
+        for logits, target in predictions:
+            confusion.update(logits.argmax(0), target["mask"])
+        return confusion.metrics()
 
-    t0 = time.time()
-    last = finetune(model, training_batches(train_set, cfg, channels, iterations), loss_of, opt, schedule,
-                    iterations, f"{name} training")
-    train_seconds = time.time() - t0
-
-    model.eval()
-    confusion = SegmentationConfusion(num_classes, IGNORE_INDEX)
-    test_loader = torch.utils.data.DataLoader(test_set, batch_size=None, num_workers=cfg.num_workers)
-    with torch.no_grad():
-        for image, target in test_loader:
-            confusion.update(predict_full(model, image, cfg, channels, device).argmax(0).cpu(), target["mask"])
-    metrics = confusion.metrics()
-    log.info("%s: mIoU %.2f pixel accuracy %.2f after %d iterations (%.0f s)", name, metrics["mIoU"],
-             metrics["pixel_accuracy"], iterations, train_seconds)
-    return {**metrics, "iterations": float(iterations), "final_loss": last["loss"],
-            "train_samples": float(len(train_set)), "test_samples": float(len(test_set)),
-            "finetune_backbone": float(cfg.finetune_backbone)}
+    return fit_and_score(backbone, train_set, test_set, cfg, ctx, name, num_classes, pixel_loss, score)
 
 
 @dataclass
