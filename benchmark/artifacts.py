@@ -5,6 +5,8 @@ produced it, so a run with the same config finds and reuses it, and a changed co
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -122,3 +124,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def artifact_dir(root: str | Path, kind: str, name: str, config: Any) -> Path:
     return Path(root) / kind / f"{name}-{config_hash(config)}"
+
+
+@contextlib.contextmanager
+def exclusive(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (flock: released if the holder dies) while building the
+    artifact at ``path``: one of several concurrent jobs builds it, the others wait and then reuse it."""
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -4,7 +4,9 @@
 config as its ``main()`` would see it) and calls ``submit_graph`` once. The graph:
 
 - one *pretraining* job per distinct pretraining hash (configs that differ only in their task share
-  it); none when the weights are already cached or the method does not train;
+  it); none when the weights are already cached or the method does not train. It runs
+  ``pretrain_nodes`` x ``pretrain_gpus_per_node`` SLURM tasks (``pretrain_processes`` locally), one
+  data-parallel process each (benchmark/distributed.py; submitit exports the rendezvous);
 - one *evaluation* job per config, after its pretraining job (``afterok``: nothing to evaluate
   without the weights; with ``--kill-on-invalid-dep=yes`` such a job is cancelled, not left pending);
 - one *anchor* job per distinct anchor config (raw pixels, random init), with no dependency;
@@ -20,6 +22,7 @@ leaderboard job after every evaluation has ended, and waits for it.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +30,11 @@ from pathlib import Path
 import submitit
 
 from benchmark import experiment as ex
+from benchmark import preemption
 
 log = logging.getLogger(__name__)
-SLURM_KEYS = ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "account", "nodes",
-              "tasks_per_node", "constraint", "qos", "comment", "exclude")
+SLURM_KEYS = ("partition", "cpus_per_task", "mem_gb", "timeout_min", "account", "constraint", "qos", "comment",
+              "exclude")  # job sizes (nodes, tasks, GPUs) are set per job: _slurm_job_size
 
 
 @dataclass
@@ -57,11 +61,23 @@ def _entry(fn, *args):
 class StageJob(submitit.helpers.Checkpointable):
     """The callable submitted for every stage. submitit's ``Checkpointable``: when SLURM signals a
     preemption or the time limit, submitit calls ``checkpoint`` (inherited), which requeues this same
-    call (at most ``max_num_timeout`` times for time-outs). The stage then starts again and resumes from
-    its last checkpoint (pretraining writes one every ``pretrain.checkpoint_every`` steps, verified on
-    load, so the requeued run ends with the weights of an uninterrupted one)."""
+    call (at most ``max_num_timeout`` times for time-outs). A pretraining stage first finishes its step
+    and checkpoints it (benchmark/preemption.py), so the requeued job resumes where the signal came
+    (checkpoints are verified on load, and the run ends with the weights of an uninterrupted one);
+    other stages start again. A job of several tasks is one data-parallel pretraining run: each task
+    learns its rank and the rendezvous from submitit."""
 
     def __call__(self, fn, *args):
+        try:
+            env = submitit.JobEnvironment()
+        except RuntimeError:  # called outside a submitit job (a test, a debugger): nothing to set up
+            return _entry(fn, *args)
+        preemption.defer_to_step_boundary(env._usr_sig())  # the signal submitit requeues on (USR2)
+        if env.num_tasks > 1:
+            # each task picks its GPU by LOCAL_RANK (or cuda:0 where SLURM shows it only its own)
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+            log.info("task %d of %d, rendezvous %s:%s", env.global_rank, env.num_tasks, os.environ["MASTER_ADDR"],
+                     os.environ["MASTER_PORT"])
         return _entry(fn, *args)
 
 
@@ -115,7 +131,7 @@ def _log_root(settings: dict) -> Path:
 
 def _slurm_executor(settings: dict, folder: Path):
     executor = submitit.SlurmExecutor(folder=str(folder / "%j"), max_num_timeout=settings.get("max_num_timeout", 3))
-    renamed = {"timeout_min": "time", "tasks_per_node": "ntasks_per_node"}  # SlurmExecutor's names
+    renamed = {"timeout_min": "time"}  # SlurmExecutor's name
     params = {renamed.get(k, k): settings[k] for k in SLURM_KEYS if settings.get(k) is not None}
     params.pop("mem_gb", None)
     if settings.get("mem_gb") is not None:
@@ -124,6 +140,15 @@ def _slurm_executor(settings: dict, folder: Path):
         params["setup"] = list(settings["setup"])
     executor.update_parameters(**params)
     return executor
+
+
+def _slurm_job_size(job: Job, settings: dict) -> dict:
+    """A pretraining job is one process per GPU over ``pretrain_nodes``; every other job is one process."""
+    if job.kind == "pretrain":
+        gpus = settings.get("pretrain_gpus_per_node", 1)
+        return {"nodes": settings.get("pretrain_nodes", 1), "ntasks_per_node": max(1, gpus), "gpus_per_node": gpus}
+    return {"nodes": settings.get("nodes", 1), "ntasks_per_node": settings.get("tasks_per_node", 1),
+            "gpus_per_node": settings.get("gpus_per_node", 1)}
 
 
 def _submit_slurm(jobs: list[Job], settings: dict, folder: Path) -> None:
@@ -135,7 +160,8 @@ def _submit_slurm(jobs: list[Job], settings: dict, folder: Path) -> None:
             dependency = f"{job.condition}:" + ":".join(dep.job_id for dep in job.after)
             if job.condition == "afterok":
                 extra["kill_on_invalid_dep"] = "yes"  # cancelled, not pending forever, when a dependency failed
-        executor.update_parameters(job_name=f"ganrep-{job.kind}", dependency=dependency, additional_parameters=extra)
+        executor.update_parameters(job_name=f"ganrep-{job.kind}", dependency=dependency, additional_parameters=extra,
+                                   **_slurm_job_size(job, settings))
         job.handle = executor.submit(StageJob(), job.fn, *job.args)
 
 
@@ -171,6 +197,7 @@ def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
         if job.condition == "afterok" and not all(ok[id(dep)] for dep in job.after):
             print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
             continue
+        executor.update_parameters(tasks_per_node=settings.get("pretrain_processes", 1) if job.kind == "pretrain" else 1)
         job.handle = executor.submit(StageJob(), job.fn, *job.args)
         _print_job(job, folder)
     board = jobs[-1]

@@ -5,7 +5,18 @@ real set (``Method.split_batch``), calls ``Method.training_step`` and optimises 
 SGD + momentum, lr = base_lr * B / 256, linear warm-up then cosine decay to zero (a parameter group
 that a method marks ``fixed_lr``, like SimSiam's predictor, stays at the peak lr). bf16 autocast on
 CUDA, channels-last memory everywhere (it also speeds up CPU convolutions by about a third).
-A checkpoint is written atomically every ``checkpoint_every`` steps, and a run that finds one resumes.
+A checkpoint is written atomically every ``checkpoint_every`` steps, and at the end of the step during
+which SLURM signalled a preemption or the time limit (benchmark/preemption.py); a run that finds one
+resumes.
+
+On several processes (``parallel``, benchmark/distributed.py) ``batch_size`` is the global batch: each
+process draws the global batch's indices and latents, keeps its rows, trains through DDP with
+synchronised BatchNorm, and logs the mean over processes; only the first process writes files.
+
+``precision`` (set it with ``+pretrain.precision=float64``): the default trains in float32 (bf16 autocast on
+CUDA); ``float64`` runs the method, the generator and the data in double precision on the CPU, to check
+that two computations are the same up to rounding (e.g. one process against several) without float32's
+rounding, which BatchNorm over small smoke batches amplifies step after step.
 
 Resuming is exact: the checkpoint holds the method's state, the optimizer's, the step (the lr is a
 function of it), the real-data sampler's permutation and position, the generator-sampling RNG, and
@@ -28,13 +39,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmark import preemption
 from benchmark.artifacts import CorruptCheckpointError, load_checkpoint, save_checkpoint
+from benchmark.distributed import SINGLE_PROCESS, DataParallel, TrainingStep, synchronize_batchnorm
 from benchmark.interfaces import Batch, Generator, Method
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 CHECKPOINT_FILES = (CHECKPOINT, PREVIOUS_CHECKPOINT)
+PRECISIONS = ("float32", "float64")
 
 
 def global_rng_state() -> dict:
@@ -105,14 +119,24 @@ def build_optimizer(method: Method, cfg: dict) -> torch.optim.Optimizer:
 
 
 def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: dict, out_dir: Path,
-             device: torch.device, seed: int) -> dict:
+             device: torch.device, seed: int, parallel: DataParallel = SINGLE_PROCESS) -> dict:
     """Train ``method`` for ``cfg["steps"]`` steps; returns run statistics. Resumes from out_dir."""
-    method.to(device).to(memory_format=torch.channels_last).train()
+    precision = cfg.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"pretrain.precision={precision!r}: choose one of {PRECISIONS}")
+    if precision == "float64" and device.type != "cpu":
+        raise ValueError("pretrain.precision=float64 is for exactness checks on the CPU; use device=cpu")
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    method.to(device, dtype).to(memory_format=torch.channels_last).train()
+    if generator is not None:
+        generator.to(dtype)
     optimizer = build_optimizer(method, cfg)
     peak_lr = optimizer.param_groups[0]["lr"]
     n_syn, n_real = method.split_batch(cfg["batch_size"])
     if n_syn and generator is None:
         raise ValueError(f"method {method.name!r} samples {n_syn} synthetic images a step but no generator is set")
+    parallel.local_size(n_syn, f"synthetic share ({n_syn} images)")
+    parallel.local_size(n_real, f"real share ({n_real} images)")
     data_rng = torch.Generator().manual_seed(seed)
     sample_rng = torch.Generator(device).manual_seed(seed)
     real_batches = real_dataset.batches(n_real, data_rng) if n_real else None
@@ -129,50 +153,109 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         start = state["step"]
         log.info("resuming pretraining at step %d from %s", start, out_dir)
     deterministic = bool(cfg.get("deterministic", False))
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_deterministic, default_dtype = torch.are_deterministic_algorithms_enabled(), torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # latents and augmentation parameters are drawn in it
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    restore_batchnorm = None
+    train_step = method.training_step
+    if parallel.distributed:
+        if parallel.sync_batchnorm:
+            restore_batchnorm = synchronize_batchnorm(method, device)
+        # buffers are not broadcast: synchronised BatchNorm keeps every process's running statistics equal
+        train_step = torch.nn.parallel.DistributedDataParallel(
+            TrainingStep(method), device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False)
+    loop = TrainingLoop(method, train_step, generator, optimizer, peak_lr, n_syn, n_real, real_batches, data_rng,
+                        sample_rng, cfg, out_dir, device, parallel)
     try:
-        return _train(method, generator, optimizer, peak_lr, n_syn, n_real, real_batches, data_rng, sample_rng,
-                      cfg, out_dir, device, start)
+        with preemption.running_steps():
+            return loop.run(start)
     finally:
+        torch.set_default_dtype(default_dtype)
+        if restore_batchnorm is not None:
+            restore_batchnorm()
+        if dtype != torch.float32:  # evaluation and the saved weights are float32
+            method.float()
+            if generator is not None:
+                generator.float()
         if deterministic:
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _train(method, generator, optimizer, peak_lr, n_syn, n_real, real_batches, data_rng, sample_rng, cfg, out_dir,
-           device, start) -> dict:
-    t0 = time.time()
-    out = {}
-    with open(out_dir / "metrics.jsonl", "a") as metrics_file:
-        bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start, total=cfg["steps"],
-                   mininterval=2)
-        for step in bar:
-            lr = lr_at(step, cfg["steps"], peak_lr, cfg["warmup_steps"])
-            for group in optimizer.param_groups:
-                group["lr"] = peak_lr if group["fixed_lr"] else lr
-            with torch.no_grad():
-                syn = generator.sample(n_syn, rng=sample_rng) if n_syn else None
-            real = next(real_batches).to(device, non_blocking=True) if n_real else None
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = method.training_step(Batch(syn=syn, real=real))
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{method.name}: loss is {loss.item()} at step {step}; "
-                                         f"terms: { {k: v.item() for k, v in out.items()} }")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if step % cfg["log_every"] == 0 or step + 1 == cfg["steps"]:
-                values = {k: round(v.item(), 5) for k, v in out.items()}
-                bar.set_postfix(loss=f"{values['loss']:.3f}")
-                metrics_file.write(json.dumps({"step": step, "lr": lr, **values}) + "\n")
-                metrics_file.flush()
-            if (step + 1) % cfg["checkpoint_every"] == 0 and step + 1 < cfg["steps"]:
-                save_checkpoint({"method": method.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "data_rng": data_rng.get_state(), "sample_rng": sample_rng.get_state(),
-                                 "real_sampler": _sampler_state(real_batches),
-                                 "rng": global_rng_state(), "step": step + 1},
-                                out_dir / CHECKPOINT, previous=out_dir / PREVIOUS_CHECKPOINT)
-    final = {k: v.item() for k, v in out.items()}
-    return {"seconds": time.time() - t0, "steps": cfg["steps"], "resumed_from": start, "final_losses": final}
+class TrainingLoop:
+    """The steps from ``start`` to ``cfg["steps"]``, with logging and checkpoints."""
+
+    def __init__(self, method, train_step, generator, optimizer, peak_lr, n_syn, n_real, real_batches, data_rng,
+                 sample_rng, cfg, out_dir, device, parallel: DataParallel):
+        self.method, self.train_step, self.generator, self.optimizer = method, train_step, generator, optimizer
+        self.peak_lr, self.n_syn, self.n_real, self.real_batches = peak_lr, n_syn, n_real, real_batches
+        self.data_rng, self.sample_rng, self.cfg, self.out_dir = data_rng, sample_rng, cfg, out_dir
+        self.device, self.parallel = device, parallel
+
+    def batch(self) -> Batch:
+        """This process's rows of the step's global batch (all of it in one process)."""
+        syn = real = None
+        with torch.no_grad():
+            if self.n_syn and self.parallel.distributed:
+                syn = self.generator.sample_rows(self.n_syn, self.parallel.rows(self.n_syn), rng=self.sample_rng)
+            elif self.n_syn:
+                syn = self.generator.sample(self.n_syn, rng=self.sample_rng)
+        if self.n_real:
+            real = next(self.real_batches)[self.parallel.rows(self.n_real)]
+            real = real.to(self.device, torch.get_default_dtype(), non_blocking=True)
+        return Batch(syn=syn, real=real)
+
+    def save_checkpoint(self, steps_done: int) -> None:
+        if self.parallel.is_main:
+            save_checkpoint({"method": self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
+                             "data_rng": self.data_rng.get_state(), "sample_rng": self.sample_rng.get_state(),
+                             "real_sampler": _sampler_state(self.real_batches),
+                             "rng": global_rng_state(), "step": steps_done},
+                            self.out_dir / CHECKPOINT, previous=self.out_dir / PREVIOUS_CHECKPOINT)
+        self.parallel.barrier()  # no process moves on (or exits) before the checkpoint is on disk
+
+    def run(self, start: int) -> dict:
+        cfg, method, parallel = self.cfg, self.method, self.parallel
+        t0 = time.time()
+        values = {}
+        metrics_file = open(self.out_dir / "metrics.jsonl", "a") if parallel.is_main else None
+        try:
+            bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start,
+                       total=cfg["steps"], mininterval=2, disable=not parallel.is_main)
+            for step in bar:
+                lr = lr_at(step, cfg["steps"], self.peak_lr, cfg["warmup_steps"])
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.peak_lr if group["fixed_lr"] else lr
+                batch = self.batch()
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                    out = self.train_step(batch)
+                loss = out["loss"]
+                if parallel.any_process(not torch.isfinite(loss), self.device):
+                    terms = parallel.mean_over_processes(out)
+                    raise FloatingPointError(f"{method.name}: loss is {terms['loss']} at step {step} "
+                                             f"(mean over {parallel.world_size} process(es)); terms: {terms}")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                last = step + 1 == cfg["steps"]
+                if step % cfg["log_every"] == 0 or last:
+                    values = parallel.mean_over_processes(out)
+                    if metrics_file is not None:
+                        bar.set_postfix(loss=f"{values['loss']:.3f}")
+                        metrics_file.write(json.dumps({"step": step, "lr": lr, **{k: round(v, 5) for k, v in
+                                                                                   values.items()}}) + "\n")
+                        metrics_file.flush()
+                if last:
+                    break
+                if parallel.any_process(preemption.pending(), self.device):
+                    self.save_checkpoint(step + 1)
+                    log.warning("checkpoint of step %d written on the signal; handing it on to requeue", step + 1)
+                    preemption.hand_over()
+                if (step + 1) % cfg["checkpoint_every"] == 0:
+                    self.save_checkpoint(step + 1)
+        finally:
+            if metrics_file is not None:
+                metrics_file.close()
+        return {"seconds": time.time() - t0, "steps": cfg["steps"], "resumed_from": start, "final_losses": values,
+                "processes": parallel.world_size}

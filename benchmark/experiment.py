@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from benchmark.backbones import build_backbone
 from benchmark.boards import render_board, write_board_entry
 from benchmark.suite_board import is_suite_record, render_suite_board
 from benchmark.data import build_dataset
+from benchmark.distributed import from_environment, objective_key
 from benchmark.engine import pretrain, remove_checkpoints
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
@@ -52,21 +54,39 @@ def method_config(cfg: dict, method_cls):
     return method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
 
 
+def pretraining_processes(cfg: dict) -> int:
+    """How many data-parallel processes pretrain this config: the cluster's pretraining job size, or the
+    launcher's (torchrun) WORLD_SIZE when the run is in this process."""
+    cluster = cfg.get("cluster") or {"name": "none"}
+    if cluster["name"] == "slurm":
+        return cluster.get("pretrain_nodes", 1) * max(1, cluster.get("pretrain_gpus_per_node", 1))
+    if cluster["name"] == "local":
+        return cluster.get("pretrain_processes", 1)
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def pretraining_key(cfg: dict, method_cls) -> dict:
     """Everything that shapes the pretrained weights; its hash names the artifact."""
     sources = method_cls.consumed_sources(method_config(cfg, method_cls))
     uses_generator, uses_real = "generator" in sources, "real" in sources
-    return {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
-            "generator": cfg["generator"] if uses_generator else None,
-            "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
-            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
-            "method_version": method_cls.version}
+    key = {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
+           "generator": cfg["generator"] if uses_generator else None,
+           "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
+           "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
+           "method_version": method_cls.version}
+    # several processes train what one does unless per-process statistics were asked for
+    data_parallel = objective_key(pretraining_processes(cfg), **cfg.get("distributed", {}))
+    if data_parallel is not None:
+        key["data_parallel"] = data_parallel
+    return key
 
 
 def run_experiment(hydra_cfg: DictConfig) -> dict:
     """Run one (method, task) experiment and return its record; then refresh the preset's leaderboard."""
     cfg = OmegaConf.to_container(hydra_cfg, resolve=True)
     record = _record(cfg)
+    if record is None:
+        return None  # a data-parallel helper process: its part (pretraining) is done
     if cfg.get("anchors", True) and record["method"] not in ANCHOR_METHODS:
         for anchor in TASKS.get(cfg["task"]["name"]).anchors:
             _ensure_anchor(cfg, anchor)
@@ -85,7 +105,8 @@ def _record(cfg: dict) -> dict:
         log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
         return json.loads(existing.read_text())
     record = _run(cfg)
-    log.info("result record: %s", write_record(Path(cfg["paths"]["results"]), record))
+    if record is not None:
+        log.info("result record: %s", write_record(Path(cfg["paths"]["results"]), record))
     return record
 
 
@@ -133,6 +154,8 @@ def evaluate_only(cfg: dict) -> dict:
     if weights is not None and not weights.exists() and not _expected_record_path(cfg).exists():
         log.warning("no pretrained weights at %s: this evaluation job pretrains first", weights)
     record = _record(cfg)
+    if record is None:
+        return {"process": "data-parallel helper: pretraining only"}
     return {"method": record["method"], "task": record["task"], "headline": record["headline"],
             "metric": record["metrics"][record["headline"]], "record": str(_expected_record_path(cfg))}
 
@@ -210,7 +233,7 @@ def check_generator_matches_data(generator, real_train, cfg: dict) -> None:
 
 def _build(cfg: dict, timings: dict, check_task: bool = True) -> dict:
     """The method (with its backbone and generator), the task and its context, before any pretraining."""
-    device = resolve_device(cfg["device"])
+    parallel, device = from_environment(resolve_device(cfg["device"]), **cfg.get("distributed", {}))
     method_name = cfg["method"]["name"]
     method_cls = METHODS.get(method_name)
     method_cfg = method_config(cfg, method_cls)
@@ -234,17 +257,22 @@ def _build(cfg: dict, timings: dict, check_task: bool = True) -> dict:
 
     torch.manual_seed(cfg["seed"])
     backbone = build_backbone(cfg["backbone"], real_train.channels)
+    shard = (parallel.rank, parallel.world_size)
     ctx = MethodContext(backbone=backbone, generator=generator, image_channels=real_train.channels,
                         image_size=real_train.image_size,
-                        make_augment=lambda **kw: make_augment(real_train.image_size, real_train.channels, **kw))
+                        make_augment=lambda **kw: make_augment(real_train.image_size, real_train.channels,
+                                                               shard=shard, **kw),
+                        gather_batch=parallel.gather_batch)
     method = method_cls(method_cfg, ctx)
     return {"device": device, "method_cls": method_cls, "method": method, "task": task, "task_ctx": task_ctx,
-            "generator": generator, "real_train": real_train, "key": _run_key(cfg)["pretraining"]}
+            "generator": generator, "real_train": real_train, "key": _run_key(cfg)["pretraining"],
+            "parallel": parallel}
 
 
 def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
     """Pretrain the method (checkpointed, cached by its pretraining hash) or load the cached weights."""
     method_cls, method, key, device = built["method_cls"], built["method"], built["key"], built["device"]
+    parallel = built["parallel"]
     method_name = cfg["method"]["name"]
     train_stats = {}
     if method_cls.needs_training:
@@ -258,13 +286,16 @@ def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
             train_stats = json.loads((out_dir / "train_stats.json").read_text())
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
-            log.info("pretraining %s -> %s", method_name, out_dir)
+            if parallel.is_main:
+                atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
+            log.info("pretraining %s -> %s%s", method_name, out_dir,
+                     f" (process {parallel.rank} of {parallel.world_size})" if parallel.distributed else "")
             train_stats = pretrain(method, built["generator"], built["real_train"], cfg["pretrain"], out_dir, device,
-                                   cfg["seed"])
-            atomic_torch_save(method.state_dict(), weights)
-            atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
-            remove_checkpoints(out_dir)
+                                   cfg["seed"], parallel)
+            if parallel.is_main:
+                atomic_torch_save(method.state_dict(), weights)
+                atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
+                remove_checkpoints(out_dir)
             timings["pretrain_reused"] = False
         timings["pretrain"] = time.time() - t
     return train_stats
@@ -285,6 +316,8 @@ def _run(cfg: dict) -> dict:
     method_name, generator, device, task_ctx = cfg["method"]["name"], built["generator"], built["device"], built["task_ctx"]
     pretrain_hash = config_hash(built["key"])
     train_stats = _pretrain_or_load(cfg, built, timings)
+    if not built["parallel"].is_main:
+        return None  # evaluation, the record and the boards are the first process's
 
     t = time.time()
     metrics = task.run(method.evaluation_backbone(), task_ctx)

@@ -20,6 +20,10 @@ class GeneratorOutput:
     w: torch.Tensor  # (N, w_dim) intermediate latent
     labels: Optional[torch.Tensor] = None  # (N,) class ids for conditional generators
 
+    def select(self, rows: slice) -> "GeneratorOutput":
+        return GeneratorOutput(images=self.images[rows], features=[f[rows] for f in self.features], w=self.w[rows],
+                               labels=None if self.labels is None else self.labels[rows])
+
 
 class Generator(nn.Module):
     """A pretrained, frozen image generator that also exposes its intermediate features."""
@@ -50,6 +54,13 @@ class Generator(nn.Module):
     ) -> GeneratorOutput:
         raise NotImplementedError
 
+    def sample_rows(self, n: int, rows: slice, rng: Optional[torch.Generator] = None) -> GeneratorOutput:
+        """The rows ``rows`` of what ``sample(n, rng=rng)`` returns, leaving ``rng`` where ``sample`` would:
+        one process's share of a global batch in data-parallel pretraining. This default synthesizes all
+        ``n`` and keeps the rows; a generator that draws its latents first overrides it to synthesize only
+        its rows."""
+        return self.sample(n, rng=rng).select(rows)
+
 
 # ------------------------------------------------------------------------------------------ methods
 @dataclass
@@ -69,6 +80,10 @@ class MethodContext:
     image_channels: int
     image_size: int
     make_augment: Callable[..., nn.Module]  # make_augment(**overrides) -> batched per-sample augmentation
+    # Pass embeddings through it before a batch statistic (variance, covariance): in data-parallel
+    # pretraining it concatenates every process's rows, differentiably (benchmark/distributed.py);
+    # in one process it returns its input.
+    gather_batch: Callable[[torch.Tensor], torch.Tensor] = lambda z: z
 
 
 class Method(nn.Module):

@@ -64,7 +64,9 @@ class SqueezeAndSpan(Method):
                            else [shape[0] for shape in ctx.generator.feature_shapes])
         self.squeeze_module = SqueezeModule(source_channels, cfg.embed_dim)
         self.augment = ctx.make_augment()
-        self.span_loss = VICRegLoss(cfg.lambda_rd, cfg.mu_var, cfg.nu_cov, variance_convention="sum")
+        self.span_loss = VICRegLoss(cfg.lambda_rd, cfg.mu_var, cfg.nu_cov, variance_convention="sum",
+                                    gather=ctx.gather_batch)
+        self.gather_batch = ctx.gather_batch  # the global batch's embeddings, for the var/cov terms
 
     def split_batch(self, batch_size: int) -> tuple[int, int]:
         n_syn = round(self.cfg.alpha * batch_size)
@@ -78,6 +80,7 @@ class SqueezeAndSpan(Method):
         z_f = self.embed(self.augment(batch.syn.images))
         z_g = self.squeeze_module([batch.syn.w] if cfg.source == "latent" else batch.syn.features)
         rd = invariance_loss(z_f, z_g)
+        z_f, z_g = self.gather_batch(z_f), self.gather_batch(z_g)
         var_f, cov_f = variance_loss(z_f), covariance_loss(z_f)
         var_g, cov_g = variance_loss(z_g), covariance_loss(z_g)
         var, cov = var_f, cov_f

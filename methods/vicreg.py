@@ -44,7 +44,8 @@ class VICReg(DomainMethod):
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
                                        cfg.projector_hidden_layers)
         self.augment = ctx.make_augment()
-        self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention)
+        self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention,
+                                      gather=ctx.gather_batch)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = domain_images(batch)

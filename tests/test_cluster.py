@@ -43,6 +43,7 @@ def test_slurm_sweep_is_a_job_graph(tmp_path):
         exe.chmod(0o755)
     result = _launch(tmp_path, "method=sqsp,vicreg", "task=voc_det,transfer_linear", "seed=0,1,2", "cluster=slurm",
                      "cluster.partition=gpu", "cluster.gpus_per_node=2", "cluster.cpus_per_task=6",
+                     "cluster.pretrain_nodes=2", "cluster.pretrain_gpus_per_node=4",
                      "cluster.timeout_min=90", "cluster.setup=[module load cuda]",
                      env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.output[-3000:]
@@ -59,8 +60,13 @@ def test_slurm_sweep_is_a_job_graph(tmp_path):
     # 2 methods x 3 seeds = 6 pretraining hashes (the task is not part of it); 12 evaluations
     assert len(by_kind["pretrain"]) == 6 and len(by_kind["evaluate"]) == 12 and len(by_kind["leaderboard"]) == 1
     for job in jobs.values():
-        for flag in ("--partition=gpu", "--gpus-per-node=2", "--cpus-per-task=6", "--time=90", "module load cuda"):
+        for flag in ("--partition=gpu", "--cpus-per-task=6", "--time=90", "module load cuda"):
             assert flag in job["text"]
+        # pretraining: one process (SLURM task) per GPU over 2 nodes x 4 GPUs; every other job: one process
+        size = ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4") if job["kind"] == "pretrain" else (
+            "--nodes=1", "--ntasks-per-node=1", "--gpus-per-node=2")
+        for flag in size:
+            assert flag in job["text"], (job["kind"], flag)
     for i in by_kind["pretrain"] + by_kind["anchor"]:
         assert jobs[i]["deps"] == []
     users = {}

@@ -64,6 +64,13 @@ class SmallGenerator(Generator):
             raise ValueError("the small GAN is unconditional; pass labels=None")
         device = next(self.parameters()).device
         z = torch.randn(n, self.z_dim, device=device, generator=rng)
+        return self._synthesize_z(z, truncation)
+
+    def sample_rows(self, n: int, rows: slice, rng: Optional[torch.Generator] = None) -> GeneratorOutput:
+        z = torch.randn(n, self.z_dim, device=next(self.parameters()).device, generator=rng)
+        return self._synthesize_z(z[rows], 1.0)
+
+    def _synthesize_z(self, z: torch.Tensor, truncation: float) -> GeneratorOutput:
         w = self.mapping(z)
         if truncation != 1.0:
             w = self.w_avg + truncation * (w - self.w_avg)

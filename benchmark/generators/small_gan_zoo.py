@@ -12,7 +12,7 @@ import logging
 import torch
 import torchvision
 
-from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text
+from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, exclusive
 from benchmark.data import build_dataset
 from benchmark.generators.train_small_gan import build_networks, train_small_gan
 from benchmark.registry import GENERATORS
@@ -27,19 +27,20 @@ def small_gan(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
     out_dir = artifact_dir(artifacts_root, "generators", "small_gan", key)
     weights = out_dir / "gan.pt"
     dataset = None
-    if weights.exists():
-        log.info("reusing the trained GAN %s", weights)
-        state = torch.load(weights, map_location="cpu")
-        channels, resolution = state["image_channels"], state["resolution"]
-    else:
-        log.info("training the GAN (no artifact at %s)", out_dir)
-        dataset = build_dataset(data_cfg, "train")
-        channels, resolution = dataset.channels, dataset.image_size
-        state = train_small_gan(cfg, dataset, out_dir, device)
-        state.update(image_channels=channels, resolution=resolution, config=key)
-        atomic_torch_save(state, weights)
-        (out_dir / "training_checkpoint.pt").unlink(missing_ok=True)
-        atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
+    with exclusive(out_dir):  # concurrent jobs (a sweep's, the processes of one run) train it once
+        if weights.exists():
+            log.info("reusing the trained GAN %s", weights)
+            state = torch.load(weights, map_location="cpu")
+            channels, resolution = state["image_channels"], state["resolution"]
+        else:
+            log.info("training the GAN (no artifact at %s)", out_dir)
+            dataset = build_dataset(data_cfg, "train")
+            channels, resolution = dataset.channels, dataset.image_size
+            state = train_small_gan(cfg, dataset, out_dir, device)
+            state.update(image_channels=channels, resolution=resolution, config=key)
+            atomic_torch_save(state, weights)
+            (out_dir / "training_checkpoint.pt").unlink(missing_ok=True)
+            atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
     G, D = build_networks(cfg, channels, resolution)
     G.update_w_avg()  # creates the buffer that the state dict fills
     G.load_state_dict(state["G_ema"])

@@ -196,9 +196,19 @@ class StyleGAN2ADAGenerator(Generator):
     def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
                rng: Optional[torch.Generator] = None) -> GeneratorOutput:
         """``n`` samples; ``truncation`` None = the config's ``truncation_psi`` (1 = none)."""
+        z, labels = self._draw_latents(n, labels, rng)
+        return self._synthesize_z(z, labels, truncation)
+
+    def sample_rows(self, n: int, rows: slice, rng: Optional[torch.Generator] = None) -> GeneratorOutput:
+        """Latents and classes are drawn for all ``n``, only ``rows`` are synthesized. With
+        ``noise_mode: random`` the per-pixel noise comes from torch's global RNG in the shape of the rows,
+        so it differs from a one-process run's (in distribution it is the same)."""
+        z, labels = self._draw_latents(n, None, rng)
+        return self._synthesize_z(z[rows], None if labels is None else labels[rows], None)
+
+    def _draw_latents(self, n: int, labels, rng) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         device = self._device()
         z = torch.randn(n, self.z_dim, device=device, generator=rng)
-        c = None
         if self.num_classes:
             if labels is None:
                 labels = (torch.full((n,), self.label, dtype=torch.int64, device=device) if self.label is not None
@@ -206,9 +216,12 @@ class StyleGAN2ADAGenerator(Generator):
             labels = torch.as_tensor(labels, device=device).long()
             if labels.shape != (n,) or labels.min() < 0 or labels.max() >= self.num_classes:
                 raise ValueError(f"labels must be {n} class ids in [0, {self.num_classes})")
-            c = F.one_hot(labels, self.num_classes).float()
         elif labels is not None:
             raise ValueError("this StyleGAN2-ADA generator is unconditional (c_dim 0); pass labels=None")
+        return z, labels
+
+    def _synthesize_z(self, z: torch.Tensor, labels: Optional[torch.Tensor], truncation: Optional[float]):
+        c = F.one_hot(labels, self.num_classes).float() if labels is not None else None
         psi = self.truncation_psi if truncation is None else float(truncation)
         ws = self.G.mapping(z, c, truncation_psi=psi)
         out = self.synthesize(ws[:, 0])

@@ -1,0 +1,76 @@
+"""Checkpoint when SLURM signals a preemption or the time limit, at the next step boundary.
+
+submitit's handler for that signal (SIGUSR2) calls the job's ``checkpoint`` (benchmark/cluster.py's
+StageJob requeues the same call) and requeues the job at once, from inside whatever the process was
+doing; a pretraining run would then restart from its last periodic checkpoint and redo the steps since.
+``defer_to_step_boundary`` wraps that handler: while a training loop is ``running_steps``, the signal is
+only noted, the loop finishes its step, writes a checkpoint of exactly that step and then hands the
+signal on (``hand_over``), so submitit requeues and the requeued run resumes with nothing redone. A
+signal outside a training loop (evaluation, the leaderboard) is handed on at once.
+
+SLURM sends the signal ``--signal`` seconds (submitit: 90) before it kills the job; a pretraining step
+takes well under a second, so the checkpoint is written in time.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+
+log = logging.getLogger(__name__)
+_deferred: dict = {}   # signum -> the handler that was installed before ours
+_pending: list = []    # (signum, frame) of signals noted during a loop, not yet handed on
+_loops_running = 0
+
+
+def defer_to_step_boundary(signum: int) -> None:
+    """Route ``signum`` through the step-boundary logic; the handler installed now gets it afterwards."""
+    if signum in _deferred:
+        return
+    _deferred[signum] = signal.getsignal(signum)
+    signal.signal(signum, _note)
+
+
+def _note(signum, frame) -> None:
+    if _loops_running:
+        log.warning("caught %s: checkpointing at the end of this step, then requeueing",
+                    signal.Signals(signum).name)
+        _pending.append((signum, frame))
+    else:
+        _call_original(signum, frame)
+
+
+def pending() -> bool:
+    """Whether a deferred signal waits to be handed on."""
+    return bool(_pending)
+
+
+@contextlib.contextmanager
+def running_steps():
+    """Marks a training loop that calls ``hand_over`` after each step's checkpoint if ``pending()``."""
+    global _loops_running
+    _loops_running += 1
+    try:
+        yield
+    finally:
+        _loops_running -= 1
+
+
+def hand_over() -> None:
+    """Give the noted signal to the handler it was meant for (submitit's: requeue and exit). A process
+    that handler lets live (submitit's, on every task but the first) ends here: the requeued job restarts
+    every task."""
+    signum, frame = _pending.pop(0)
+    _pending.clear()
+    _call_original(signum, frame)
+    raise SystemExit(0)
+
+
+def _call_original(signum, frame) -> None:
+    original = _deferred.get(signum, signal.SIG_DFL)
+    if callable(original):
+        original(signum, frame)
+    elif original == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
