@@ -178,7 +178,7 @@ def _wait(job: Job) -> bool:
     if job.handle is None:  # skipped: a job it depends on failed
         return False
     try:
-        job.handle.result()
+        job.handle.results()  # every task's (a data-parallel pretraining job has several)
         return True
     except Exception as e:  # noqa: BLE001 - a failed job is reported, the rest of the graph goes on
         log.error("%s job %s (%s) failed: %s", job.kind, job.job_id, job.name, (str(e).strip().splitlines() or [""])[-1])

@@ -85,8 +85,10 @@ def test_slurm_sweep_is_a_job_graph(tmp_path):
 
 def test_local_sweep_runs_the_graph(tmp_path):
     real_fmnist_or_skip()
+    # the pretraining job is two data-parallel gloo processes (submitit tasks), as on a SLURM node
     result = _launch(tmp_path, "preset=smoke", "method=sqsp", "task=linear_fmnist,linear_digits", "seed=0",
-                     "cluster=local", "anchors=false", "device=cpu")
+                     "cluster=local", "cluster.pretrain_processes=2", "cluster.gpus_per_node=0", "anchors=false",
+                     "device=cpu", env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.output[-3000:]
     assert "1 pretraining, 2 evaluation, 0 anchor and 1 leaderboard" in result.stdout
     assert "FAILED" not in result.stdout
@@ -94,10 +96,11 @@ def test_local_sweep_runs_the_graph(tmp_path):
     assert sorted(r["task"] for r in records) == ["linear_digits", "linear_fmnist"]
     assert len({r["pretrain_hash"] for r in records}) == 1
     assert all(r["timings"]["pretrain_reused"] for r in records)  # trained once, by the pretraining job
-    assert len(list((tmp_path / "artifacts" / "pretrain").glob("sqsp-*/method.pt"))) == 1
+    (weights,) = (tmp_path / "artifacts" / "pretrain").glob("sqsp-*/method.pt")
+    assert json.loads((weights.parent / "train_stats.json").read_text())["processes"] == 2
     board = (tmp_path / "leaderboards" / "smoke.md").read_text()
     assert "| sqsp" in board
-    assert len([d for d in (tmp_path / "submitit").rglob("*_log.err")]) == 4
+    assert len([d for d in (tmp_path / "submitit").rglob("*_log.err")]) == 5  # 2 pretraining tasks, 3 jobs
 
 
 def test_a_preempted_stage_is_requeued_with_the_same_call():
