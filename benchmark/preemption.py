@@ -32,6 +32,13 @@ def defer_to_step_boundary(signum: int) -> None:
     signal.signal(signum, _note)
 
 
+def stop_deferring(signum: int) -> None:
+    """Give ``signum`` back to the handler that was installed before ``defer_to_step_boundary``."""
+    if signum in _deferred:
+        signal.signal(signum, _deferred.pop(signum))
+    _pending.clear()
+
+
 def _note(signum, frame) -> None:
     if _loops_running:
         log.warning("caught %s: checkpointing at the end of this step, then requeueing",

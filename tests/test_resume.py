@@ -190,3 +190,53 @@ def test_both_checkpoints_damaged_start_over(uninterrupted, small_generator, cap
     assert stats["resumed_from"] == 0
     assert "starts over" in caplog.text
     assert_state_dicts_equal(expected, method.state_dict())
+
+
+class Requeued(Exception):
+    """Stands for submitit's handler, which checkpoints the job's call, requeues it and exits."""
+
+
+def test_preempted_gan_training_resumes_bitwise_exactly(tmp_path, fmnist_replica, one_thread):
+    """The small GAN's trainer: SIGUSR2 during a step checkpoints that step (none periodic here), and the
+    rerun ends with the networks of an uninterrupted training, the EMA's w_avg included."""
+    from benchmark import preemption
+    from benchmark.generators.train_small_gan import train_small_gan
+
+    cfg = {"z_dim": 16, "w_dim": 32, "g_channels": 32, "d_channels": 8, "spectral_norm": False, "steps": 12,
+           "batch_size": 8, "lr": 2e-4, "betas": [0.5, 0.999], "ema_decay": 0.9, "seed": 0, "checkpoint_every": 1000}
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    (tmp_path / "full").mkdir(), (tmp_path / "preempted").mkdir()
+    expected = train_small_gan(cfg, data, tmp_path / "full", torch.device("cpu"))
+
+    class SignalAtBatch:  # the signal arrives while the 6th batch is being drawn (step index 5)
+        def __init__(self, batches):
+            self.batches, self.drawn = batches, 0
+
+        def __next__(self):
+            self.drawn += 1
+            if self.drawn == 6:
+                os.kill(os.getpid(), signal.SIGUSR2)
+            return next(self.batches)
+
+        def __getattr__(self, name):
+            return getattr(self.batches, name)
+
+    def requeue(signum, frame):
+        raise Requeued
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    preemption.defer_to_step_boundary(signal.SIGUSR2)
+    real_batches = data.batches
+    data.batches = lambda *a: SignalAtBatch(real_batches(*a))
+    try:
+        with pytest.raises(Requeued):
+            train_small_gan(cfg, data, tmp_path / "preempted", torch.device("cpu"))
+    finally:
+        preemption.stop_deferring(signal.SIGUSR2)
+        signal.signal(signal.SIGUSR2, previous)
+        del data.batches
+    assert load_checkpoint(tmp_path / "preempted" / CHECKPOINT)["step"] == 6  # the step it was in, finished
+    scramble_global_rngs()
+    resumed = train_small_gan(cfg, data, tmp_path / "preempted", torch.device("cpu"))
+    for part in ("G_ema", "D"):
+        assert_state_dicts_equal(expected[part], resumed[part])

@@ -14,6 +14,7 @@ import torchvision
 
 from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, exclusive
 from benchmark.data import build_dataset
+from benchmark.engine import remove_checkpoints
 from benchmark.generators.train_small_gan import build_networks, train_small_gan
 from benchmark.registry import GENERATORS
 
@@ -39,7 +40,7 @@ def small_gan(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
             state = train_small_gan(cfg, dataset, out_dir, device)
             state.update(image_channels=channels, resolution=resolution, config=key)
             atomic_torch_save(state, weights)
-            (out_dir / "training_checkpoint.pt").unlink(missing_ok=True)
+            remove_checkpoints(out_dir)
             atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
     G, D = build_networks(cfg, channels, resolution)
     G.update_w_avg()  # creates the buffer that the state dict fills
