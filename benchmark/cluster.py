@@ -15,9 +15,9 @@ config as its ``main()`` would see it) and calls ``submit_graph`` once. The grap
   (with ``afterok`` one failure in a large sweep would leave every board stale).
 
 SLURM orders the jobs itself. submitit's LocalExecutor knows no dependencies, so ``cluster=local``
-submits in topological order from this process: the pretraining and anchor jobs at once, each
-pretraining job's evaluations once its ``result()`` is back (a failure skips them), then the
-leaderboard job after every evaluation has ended, and waits for it.
+submits in topological order from this process: the pretraining and anchor jobs, each pretraining
+job's evaluations once its ``result()`` is back (a failure skips them), then the leaderboard job after
+every evaluation has ended, and waits for it; at most ``max_parallel`` jobs run at once.
 """
 from __future__ import annotations
 
@@ -189,6 +189,7 @@ def _wait(job: Job) -> bool:
 def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
     """LocalExecutor has no dependencies: submit each job once the jobs it waits for have ended."""
     executor = _local_executor(settings, folder)
+    limit = settings.get("max_parallel")
     ok: dict[int, bool] = {}
     for job in jobs:
         for dep in job.after:
@@ -197,6 +198,9 @@ def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
         if job.condition == "afterok" and not all(ok[id(dep)] for dep in job.after):
             print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
             continue
+        # jobs are submitted in dependency order, so the running ones never wait for this one
+        while limit and sum(j.handle is not None and not j.handle.done() for j in jobs) >= limit:
+            time.sleep(0.2)
         executor.update_parameters(tasks_per_node=settings.get("pretrain_processes", 1) if job.kind == "pretrain" else 1)
         job.handle = executor.submit(StageJob(), job.fn, *job.args)
         _print_job(job, folder)

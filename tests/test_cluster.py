@@ -88,6 +88,7 @@ def test_local_sweep_runs_the_graph(tmp_path):
     # the pretraining job is two data-parallel gloo processes (submitit tasks), as on a SLURM node
     result = _launch(tmp_path, "preset=smoke", "method=sqsp", "task=linear_fmnist,linear_digits", "seed=0",
                      "cluster=local", "cluster.pretrain_processes=2", "cluster.gpus_per_node=0", "anchors=false",
+                     "cluster.max_parallel=1",
                      "device=cpu", env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.output[-3000:]
     assert "1 pretraining, 2 evaluation, 0 anchor and 1 leaderboard" in result.stdout
@@ -100,7 +101,16 @@ def test_local_sweep_runs_the_graph(tmp_path):
     assert json.loads((weights.parent / "train_stats.json").read_text())["processes"] == 2
     board = (tmp_path / "leaderboards" / "smoke.md").read_text()
     assert "| sqsp" in board
-    assert len([d for d in (tmp_path / "submitit").rglob("*_log.err")]) == 5  # 2 pretraining tasks, 3 jobs
+    logs = sorted((tmp_path / "submitit").rglob("*_log.err"))
+    assert len(logs) == 5  # 2 pretraining tasks, 3 jobs
+    # max_parallel=1: one job after the other (a job's span: its log's first to last timestamp)
+    spans = sorted(log_span(p) for p in logs if not p.name.endswith("_1_log.err"))
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+
+
+def log_span(path):
+    stamps = re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]", path.read_text(), flags=re.M)
+    return stamps[0], stamps[-1]
 
 
 def test_a_preempted_stage_is_requeued_with_the_same_call():
