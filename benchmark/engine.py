@@ -27,6 +27,7 @@ and a damaged latest checkpoint falls back to it (both damaged: the run starts o
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from benchmark import preemption
@@ -49,6 +51,11 @@ CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 CHECKPOINT_FILES = (CHECKPOINT, PREVIOUS_CHECKPOINT)
 PRECISIONS = ("float32", "float64")
+# Buffers are not broadcast before every forward: synchronised BatchNorm keeps every process's running
+# statistics equal, and the generator's buffers never change (torch 2.13 renamed the option).
+NO_BUFFER_SYNC_EACH_STEP = ({"forward_sync_buffers": False}
+                            if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+                            else {"broadcast_buffers": False})
 
 
 def global_rng_state() -> dict:
@@ -162,10 +169,9 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
     if parallel.distributed:
         if parallel.sync_batchnorm:
             restore_batchnorm = synchronize_batchnorm(method, device)
-        # buffers are not broadcast: synchronised BatchNorm keeps every process's running statistics equal
-        train_step = torch.nn.parallel.DistributedDataParallel(
+        train_step = DDP(
             TrainingStep(method), device_ids=[device.index] if device.type == "cuda" else None,
-            broadcast_buffers=False)
+            **NO_BUFFER_SYNC_EACH_STEP)
     loop = TrainingLoop(method, train_step, generator, optimizer, peak_lr, n_syn, n_real, real_batches, data_rng,
                         sample_rng, cfg, out_dir, device, parallel)
     try:
