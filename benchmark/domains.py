@@ -13,6 +13,7 @@ from typing import ClassVar
 import torch
 
 from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.losses import at_least_float32
 
 DOMAINS = ("syn", "real", "syn_real")
 SOURCES_OF_DOMAIN = {"syn": frozenset({"generator"}), "real": frozenset({"real"}),
@@ -34,7 +35,7 @@ def domain_images(batch: Batch) -> torch.Tensor:
         return batch.real
     if batch.real is None:
         return batch.syn.images
-    return torch.cat([batch.syn.images.float(), batch.real.float()])
+    return torch.cat([at_least_float32(batch.syn.images), at_least_float32(batch.real)])
 
 
 class DomainMethod(Method):

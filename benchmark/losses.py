@@ -18,21 +18,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _at_least_float32(z: torch.Tensor) -> torch.Tensor:
+def at_least_float32(z: torch.Tensor) -> torch.Tensor:
+    """float32 for bf16/fp16 (autocast) tensors; float64 stays float64 (pretrain.precision=float64)."""
     return z if z.dtype == torch.float64 else z.float()
 
 
 def invariance_loss(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(_at_least_float32(z_a), _at_least_float32(z_b))
+    return F.mse_loss(at_least_float32(z_a), at_least_float32(z_b))
 
 
 def variance_loss(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    std = torch.sqrt(_at_least_float32(z).var(dim=0) + eps)
+    std = torch.sqrt(at_least_float32(z).var(dim=0) + eps)
     return F.relu(1.0 - std).mean()
 
 
 def covariance_loss(z: torch.Tensor) -> torch.Tensor:
-    z = _at_least_float32(z)
+    z = at_least_float32(z)
     n, d = z.shape
     z = z - z.mean(dim=0)
     cov = (z.T @ z) / (n - 1)

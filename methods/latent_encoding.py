@@ -22,7 +22,7 @@ import torchvision
 from benchmark.domains import DomainMethod
 from benchmark.heads import mlp_projector
 from benchmark.interfaces import Batch, MethodContext
-from benchmark.losses import invariance_loss
+from benchmark.losses import at_least_float32, invariance_loss
 from benchmark.registry import METHODS
 
 PERCEPTUAL = ("auto", "off")
@@ -47,7 +47,7 @@ class PerceptualFeatures(torch.nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().add(1).mul(0.5).expand(-1, 3, -1, -1)
+        x = at_least_float32(images).add(1).mul(0.5).expand(-1, 3, -1, -1)
         return self.features((x - self.mean) / self.std)
 
 
@@ -92,8 +92,8 @@ class LatentEncoding(DomainMethod):
         out = {"latent": latent.detach()}
         loss = latent
         if self.cfg.domain == "syn_real":
-            real = batch.real.float()
-            reconstruction = self.generator.synthesize(self.encode(real)).images.float()
+            real = at_least_float32(batch.real)
+            reconstruction = at_least_float32(self.generator.synthesize(self.encode(real)).images)
             pixel = F.mse_loss(reconstruction, real)
             loss = loss + self.cfg.recon_weight * pixel
             out["pixel"] = pixel.detach()

@@ -18,12 +18,13 @@ from torch import nn
 
 from benchmark.domains import DomainMethod, domain_images
 from benchmark.interfaces import Batch, MethodContext
+from benchmark.losses import at_least_float32
 from benchmark.registry import METHODS
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """D(p, z) with the stop-gradient on z: -mean_i cos(p_i, z_i)."""
-    return -F.cosine_similarity(p.float(), z.detach().float(), dim=-1).mean()
+    return -F.cosine_similarity(at_least_float32(p), at_least_float32(z.detach()), dim=-1).mean()
 
 
 def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -66,7 +67,7 @@ class SimSiam(DomainMethod):
         z2 = self.projector(self.backbone(self.augment(images)))
         loss = simsiam_loss(self.predictor(z1), self.predictor(z2), z1, z2)
         # the per-dimension std of the normalised z: 1/sqrt(D) when healthy, 0 when collapsed
-        z_std = F.normalize(z1.detach().float(), dim=1).std(0).mean()
+        z_std = F.normalize(at_least_float32(z1.detach()), dim=1).std(0).mean()
         return {"loss": loss, "z_std": z_std}
 
     def describe(self) -> dict:

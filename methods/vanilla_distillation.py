@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.heads import mlp_projector
 from benchmark.interfaces import Batch, GeneratorOutput, Method, MethodContext
-from benchmark.losses import invariance_loss
+from benchmark.losses import at_least_float32, invariance_loss
 from benchmark.registry import METHODS
 
 SOURCES = ("generator", "latent")
@@ -29,11 +29,11 @@ SOURCES = ("generator", "latent")
 
 def pooled_generator_features(features: list[torch.Tensor]) -> torch.Tensor:
     """Every block's map globally average pooled, concatenated coarse to fine: (N, sum C_i)."""
-    return torch.cat([h.float().flatten(2).mean(-1) for h in features], dim=1)
+    return torch.cat([at_least_float32(h).flatten(2).mean(-1) for h in features], dim=1)
 
 
 def distillation_target(syn: GeneratorOutput, source: str) -> torch.Tensor:
-    return syn.w.float() if source == "latent" else pooled_generator_features(syn.features)
+    return at_least_float32(syn.w) if source == "latent" else pooled_generator_features(syn.features)
 
 
 @dataclass

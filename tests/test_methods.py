@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,23 @@ def test_every_evaluation_backbone_carries_the_dense_heads(name, small_generator
                                                                           min_size=[64], max_size=64)).eval()
     with torch.no_grad():
         assert set(detector([torch.rand(1, 64, 64)])[0]) == {"boxes", "labels", "scores"}
+
+
+@pytest.mark.parametrize("name,options", CASES, ids=[f"{n}-{o}" if o else n for n, o in CASES])
+def test_every_method_pretrains_in_float64(name, options, small_generator, fmnist_replica, tmp_path):
+    """``+pretrain.precision=float64`` (exactness checks on the CPU) runs every method end to end, and
+    hands back float32 networks for evaluation."""
+    from benchmark.data import build_dataset
+    from benchmark.engine import pretrain
+
+    method = build(name, small_generator, **options)
+    if not method.needs_training:
+        return
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    cfg = {"steps": 2, "batch_size": 8, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
+           "log_every": 1, "checkpoint_every": 100, "precision": "float64"}
+    stats = pretrain(method, small_generator, data, cfg, tmp_path, torch.device("cpu"), seed=0)
+    assert all(np.isfinite(v) for v in stats["final_losses"].values()), stats
+    assert {p.dtype for p in method.parameters()} == {torch.float32}
+    assert {p.dtype for p in small_generator.parameters()} == {torch.float32}
+    assert torch.get_default_dtype() == torch.float32
