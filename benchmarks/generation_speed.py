@@ -34,11 +34,12 @@ VARIANTS = {  # name -> (autocast dtype or None, channels_last)
 
 def random_cifar10(device: torch.device):
     from benchmark.generators import stylegan2ada as sg
+    from benchmark.generators import stylegan2ada_discriminator as sgd
     from benchmark.generators.stylegan2ada_zoo import StyleGAN2ADAGenerator, freeze
 
     torch.manual_seed(0)
     G = sg.Generator(**sg.CIFAR10_G_KWARGS)
-    D = sg.Discriminator(**sg.CIFAR10_D_KWARGS)
+    D = sgd.Discriminator(**sgd.CIFAR10_D_KWARGS)
     return freeze(StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device)), device)
 
 

@@ -36,6 +36,7 @@ import types
 import torch
 
 from benchmark.generators import stylegan2ada as ours
+from benchmark.generators import stylegan2ada_discriminator as ours_d
 
 
 def import_reference(path: str):
@@ -141,7 +142,7 @@ def compare_discriminator(ref, kwargs: dict, batch: int, seed: int, report: dict
     torch.manual_seed(seed)
     D_ref = ref.Discriminator(**kwargs).eval()
     torch.manual_seed(seed)
-    D = ours.Discriminator(**kwargs).eval()
+    D = ours_d.Discriminator(**kwargs).eval()
     sd_ref, sd = D_ref.state_dict(), D.state_dict()
     report[f"{tag} D keys equal (names, order, shapes)"] = (
         list(sd_ref) == list(sd) and all(sd_ref[k].shape == sd[k].shape for k in sd_ref))
@@ -194,7 +195,7 @@ def main() -> None:
     g_cfgs, d_cfgs = [], []
     if not args.skip_cifar:
         g_cfgs.append(("cifar10", ours.CIFAR10_G_KWARGS))
-        d_cfgs.append(("cifar10", ours.CIFAR10_D_KWARGS))
+        d_cfgs.append(("cifar10", ours_d.CIFAR10_D_KWARGS))
     for arch in ("orig", "skip", "resnet"):
         g_cfgs.append((f"small64-{arch}", dict(small_g, c_dim=0, synthesis_kwargs=dict(small_s, architecture=arch))))
         d_cfgs.append((f"small64-{arch}", dict(small_d, c_dim=0, architecture=arch)))

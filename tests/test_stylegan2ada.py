@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.generators import stylegan2ada as sg
+from benchmark.generators import stylegan2ada_discriminator as sgd
+from benchmark.generators import stylegan2ada_layers as layers
 from benchmark.generators import stylegan2ada_ops as ops
 
 Z, W = 16, 16
@@ -23,7 +25,7 @@ def make_g(res=16, c_dim=0, arch="skip", **synth):
 
 def make_d(res=16, c_dim=0, arch="resnet", **kw):
     torch.manual_seed(1)
-    return sg.Discriminator(c_dim=c_dim, img_resolution=res, img_channels=3, architecture=arch, channel_base=128,
+    return sgd.Discriminator(c_dim=c_dim, img_resolution=res, img_channels=3, architecture=arch, channel_base=128,
                             channel_max=16, **kw).eval()
 
 
@@ -201,14 +203,14 @@ def test_resampling_ops():
 
 
 def test_layers_gains_and_minibatch_std():
-    fc = sg.FullyConnectedLayer(4, 3, lr_multiplier=0.01, bias_init=1)
+    fc = layers.FullyConnectedLayer(4, 3, lr_multiplier=0.01, bias_init=1)
     assert fc.weight_gain == pytest.approx(0.01 / 2) and fc.bias_gain == 0.01  # lr_mult / sqrt(in_features)
     torch.testing.assert_close(fc.bias, torch.ones(3))
     x = torch.randn(2, 4)
     torch.testing.assert_close(fc(x), x @ (fc.weight * 0.01 / 2).t() + 0.01)
     act = ops.bias_act(torch.tensor([[-1.0, 2.0]]), torch.tensor([0.0, 1.0]), act="lrelu", clamp=4)
     torch.testing.assert_close(act, torch.tensor([[-0.2 * math.sqrt(2), 4.0]]))
-    mb = sg.MinibatchStdLayer(group_size=2, num_channels=1)
+    mb = sgd.MinibatchStdLayer(group_size=2, num_channels=1)
     x = torch.arange(4.0).reshape(4, 1, 1, 1)  # groups are samples {0, 2} and {1, 3}
     y = mb(x)
     assert y.shape == (4, 2, 1, 1)
@@ -226,4 +228,4 @@ def test_state_dict_round_trip_and_freeze_d():
     assert "b16.fromrgb.weight" in names and "b16.conv0.weight" in names and "b16.conv1.weight" not in names
     assert set(D.state_dict()) == set(make_d().state_dict())
     assert sg.CIFAR10_G_KWARGS["synthesis_kwargs"]["channel_base"] == 32768
-    assert sg.CIFAR10_D_KWARGS["architecture"] == "orig"
+    assert sgd.CIFAR10_D_KWARGS["architecture"] == "orig"

@@ -17,6 +17,8 @@ import torch
 
 from benchmark.data import DatasetNotFoundError, build_dataset
 from benchmark.generators import stylegan2ada as sg
+from benchmark.generators import stylegan2ada_discriminator as sgd
+from benchmark.generators import stylegan2ada_layers
 from benchmark.generators import stylegan2ada_zoo as zoo
 from benchmark.generators.official_pickle import state_dict_of, load_network_pickle
 from benchmark.registry import GENERATORS
@@ -38,7 +40,7 @@ def make_networks(c_dim: int, seed: int = 0):
                     channel_max=32, num_fp16_res=4, conv_clamp=256, block_kwargs={}, mapping_kwargs={},
                     epilogue_kwargs=dict(mbstd_group_size=4))
     torch.manual_seed(seed)
-    G, D = sg.Generator(**g_kwargs).eval(), sg.Discriminator(**d_kwargs).eval()
+    G, D = sg.Generator(**g_kwargs).eval(), sgd.Discriminator(**d_kwargs).eval()
     randomize_(G, seed)
     randomize_(D, seed + 1)
     with torch.no_grad():  # weights of a sensible scale, so images are not all clamped
@@ -52,6 +54,10 @@ def _easydicts(kwargs: dict) -> dict:
     return {k: FakeEasyDict(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
 
 
+# every module class of the official networks.py is a persistent class; ours stand in these three files
+CLEAN_ROOM_MODULES = {sg.__name__, sgd.__name__, stylegan2ada_layers.__name__}
+
+
 class PersistencePickler(pickle.Pickler):
     """Pickles every clean-room module as ``@persistence.persistent_class`` pickles the official ones:
     ``torch_utils.persistence._reconstruct_persistent_obj(dict(type='class', version=6, module_src=...,
@@ -62,7 +68,7 @@ class PersistencePickler(pickle.Pickler):
         self.init_kwargs = init_kwargs  # id(module) -> its constructor kwargs (sub-modules: {})
 
     def reducer_override(self, obj):
-        if isinstance(obj, torch.nn.Module) and type(obj).__module__ == sg.__name__:
+        if isinstance(obj, torch.nn.Module) and type(obj).__module__ in CLEAN_ROOM_MODULES:
             state = dict(obj.__dict__, _init_args=(), _init_kwargs=self.init_kwargs.get(id(obj), {}))
             meta = dict(type="class", version=6, module_src=MODULE_SRC, class_name=type(obj).__name__, state=state)
             return sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (meta,)

@@ -1,4 +1,4 @@
-"""The operations of StyleGAN2-ADA (benchmark/generators/stylegan2ada.py) in ordinary torch ops, matching
+"""The operations of StyleGAN2-ADA (benchmark/generators/stylegan2ada*.py) in ordinary torch ops, matching
 NVIDIA's ``torch_utils/ops`` reference paths: the [1, 3, 3, 1] FIR resampling filter (``upfirdn2d``),
 2x up/down convolutions (``conv2d_resample``), bias + activation with the official gains and clamp
 (``bias_act``), 2nd-moment normalisation of z, and the style-modulated convolution.

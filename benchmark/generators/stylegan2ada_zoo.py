@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.generators import stylegan2ada as sg
+from benchmark.generators import stylegan2ada_discriminator as sgd
 from benchmark.generators.official_pickle import init_kwargs_of, load_network_pickle, reconstruct
 from benchmark.generators.pretrained_files import download, download_cache_path, sha256_of  # noqa: F401  (download: patched in tests)
 from benchmark.interfaces import Generator, GeneratorOutput
@@ -118,7 +119,7 @@ def fetch_pickle(cfg: dict, artifacts_root: str) -> tuple[Path, dict]:
 class StyleGAN2ADADiscriminator(nn.Module):
     """The pickle's D with ``features(images)`` = (block maps, flat input of the final fc layer)."""
 
-    def __init__(self, D: sg.Discriminator, flat: str = "out"):
+    def __init__(self, D: sgd.Discriminator, flat: str = "out"):
         super().__init__()
         if flat not in ("out", "fc"):
             raise ValueError(f"discriminator_flat must be 'out' (input of b4.out) or 'fc' (input of b4.fc), "
@@ -154,7 +155,7 @@ class StyleGAN2ADAGenerator(Generator):
 
     name = "stylegan2ada"
 
-    def __init__(self, G: sg.Generator, D: Optional[sg.Discriminator] = None, *, noise_mode: str = "const",
+    def __init__(self, G: sg.Generator, D: Optional[sgd.Discriminator] = None, *, noise_mode: str = "const",
                  truncation_psi: float = 1.0, label: Optional[int] = None, discriminator_flat: str = "out"):
         super().__init__()
         if noise_mode not in NOISE_MODES:
@@ -250,7 +251,7 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
     if data.get("G_ema") is None:
         raise ValueError(f"{path} holds no G_ema network (keys: {sorted(map(str, data))})")
     G = reconstruct(data["G_ema"], {"Generator": sg.Generator})
-    D = reconstruct(data["D"], {"Discriminator": sg.Discriminator}) if data.get("D") is not None else None
+    D = reconstruct(data["D"], {"Discriminator": sgd.Discriminator}) if data.get("D") is not None else None
     if D is None:
         log.warning("%s holds no D: the discriminator-feature methods cannot use this generator", path)
     gen = StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device) if D is not None else None,
