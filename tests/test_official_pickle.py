@@ -1,4 +1,5 @@
-"""Safe loading of official StyleGAN2-ADA network pickles (benchmark/generators/official_pickle.py).
+"""Safe loading of official StyleGAN2-ADA network pickles (benchmark/generators/official_pickle.py,
+official_pickle_records.py).
 
 The pickles are produced here, without NVIDIA code: small test networks get a ``__reduce__`` that
 emits exactly what ``torch_utils.persistence`` emits (a call of
@@ -25,18 +26,20 @@ import pytest
 import torch
 
 from benchmark.generators.official_pickle import (
-    EasyDict,
     LegacyTFPickleError,
-    PersistedObject,
     RestrictedUnpickler,
-    TorchModuleRecord,
     UnsafePickleError,
-    init_kwargs_of,
-    iter_records,
     load_network_pickle,
     loads_network_pickle,
-    reconstruct,
     referenced_globals,
+)
+from benchmark.generators.official_pickle_records import (
+    EasyDict,
+    PersistedObject,
+    TorchModuleRecord,
+    init_kwargs_of,
+    iter_records,
+    reconstruct,
     state_dict_of,
 )
 

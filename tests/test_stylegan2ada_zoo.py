@@ -20,7 +20,8 @@ from benchmark.generators import stylegan2ada as sg
 from benchmark.generators import stylegan2ada_discriminator as sgd
 from benchmark.generators import stylegan2ada_layers
 from benchmark.generators import stylegan2ada_zoo as zoo
-from benchmark.generators.official_pickle import state_dict_of, load_network_pickle
+from benchmark.generators.official_pickle import load_network_pickle
+from benchmark.generators.official_pickle_records import state_dict_of
 from benchmark.registry import GENERATORS
 from conftest import write_fashion_mnist_replica
 from test_datasets_torchvision_backed import COLOURS, write_cifar10

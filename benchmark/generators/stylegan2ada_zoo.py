@@ -49,7 +49,8 @@ from torch import nn
 
 from benchmark.generators import stylegan2ada as sg
 from benchmark.generators import stylegan2ada_discriminator as sgd
-from benchmark.generators.official_pickle import init_kwargs_of, load_network_pickle, reconstruct
+from benchmark.generators.official_pickle import load_network_pickle
+from benchmark.generators.official_pickle_records import init_kwargs_of, reconstruct
 from benchmark.generators.pretrained_files import download, download_cache_path, sha256_of  # noqa: F401  (download: patched in tests)
 from benchmark.interfaces import Generator, GeneratorOutput
 from benchmark.registry import GENERATORS
