@@ -85,13 +85,14 @@ class DataParallel:
             stacked /= self.world_size
         return dict(zip(names, stacked.tolist()))
 
-    def any_process(self, flag: bool, device: torch.device) -> bool:
-        """True on every process when ``flag`` is true on any (so that all stop at the same step)."""
+    def any_process(self, device: torch.device, *flags: bool) -> list[bool]:
+        """Each flag, true on every process when it is true on any (so that all stop, or checkpoint, at the
+        same step); one all-reduce for all of them."""
         if not self.distributed:
-            return flag
-        t = torch.tensor([float(flag)], device=device)
+            return [bool(f) for f in flags]
+        t = torch.tensor([float(bool(f)) for f in flags], device=device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
+        return [bool(v) for v in t.tolist()]
 
     def barrier(self) -> None:
         if self.distributed:
@@ -99,6 +100,12 @@ class DataParallel:
 
 
 SINGLE_PROCESS = DataParallel()
+
+
+def launcher_rank() -> int:
+    """This process's rank as the launcher (torchrun, submitit) set it, before any process group is joined;
+    0 in a single process."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 def from_environment(device: torch.device, gather_statistics: bool = True,

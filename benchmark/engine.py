@@ -237,7 +237,10 @@ class TrainingLoop:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                     out = self.train_step(batch)
                 loss = out["loss"]
-                if parallel.any_process(not torch.isfinite(loss), self.device):
+                # one collective (and host sync) a step for both: every process stops, or checkpoints, together
+                diverged, signalled = parallel.any_process(self.device, not torch.isfinite(loss),
+                                                           preemption.pending())
+                if diverged:
                     terms = parallel.mean_over_processes(out)
                     raise FloatingPointError(f"{method.name}: loss is {terms['loss']} at step {step} "
                                              f"(mean over {parallel.world_size} process(es)); terms: {terms}")
@@ -253,13 +256,8 @@ class TrainingLoop:
                                                                                    values.items()}}) + "\n")
                         metrics_file.flush()
                 if last:
-                    break
-                if parallel.any_process(preemption.pending(), self.device):
-                    self.save_checkpoint(step + 1)
-                    log.warning("checkpoint of step %d written on the signal; handing it on to requeue", step + 1)
-                    preemption.hand_over()
-                if (step + 1) % cfg["checkpoint_every"] == 0:
-                    self.save_checkpoint(step + 1)
+                    break  # a signal noted now is handed on once the caller has saved the weights
+                preemption.end_of_step(step + 1, self.save_checkpoint, cfg["checkpoint_every"], signalled)
         finally:
             if metrics_file is not None:
                 metrics_file.close()

@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from benchmark import preemption
 from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, config_hash
 from benchmark.augment import make_augment
 from benchmark.backbones import build_backbone
 from benchmark.boards import render_board, write_board_entry
 from benchmark.suite_board import is_suite_record, render_suite_board
 from benchmark.data import build_dataset
-from benchmark.distributed import from_environment, objective_key
+from benchmark.distributed import from_environment, launcher_rank, objective_key
 from benchmark.engine import pretrain, remove_checkpoints
 from benchmark.generators import build_generator
 from benchmark.interfaces import MethodContext, TaskContext
@@ -76,7 +77,7 @@ def pretraining_key(cfg: dict, method_cls) -> dict:
            "method_version": method_cls.version}
     # several processes train what one does unless per-process statistics were asked for
     data_parallel = objective_key(pretraining_processes(cfg), **cfg.get("distributed", {}))
-    if data_parallel is not None:
+    if data_parallel is not None and method_cls.needs_training:
         key["data_parallel"] = data_parallel
     return key
 
@@ -102,6 +103,8 @@ def _record(cfg: dict) -> dict:
     """The record of this config: read back under skip_existing when it exists, else run and written."""
     existing = _expected_record_path(cfg)
     if cfg.get("skip_existing") and existing.exists():
+        if launcher_rank() != 0:
+            return None  # a data-parallel helper process: the first process reports the record
         log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
         return json.loads(existing.read_text())
     record = _run(cfg)
@@ -290,12 +293,13 @@ def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
                 atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
             log.info("pretraining %s -> %s%s", method_name, out_dir,
                      f" (process {parallel.rank} of {parallel.world_size})" if parallel.distributed else "")
-            train_stats = pretrain(method, built["generator"], built["real_train"], cfg["pretrain"], out_dir, device,
-                                   cfg["seed"], parallel)
-            if parallel.is_main:
-                atomic_torch_save(method.state_dict(), weights)
-                atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
-                remove_checkpoints(out_dir)
+            with preemption.running_steps():  # a preemption signal in the last step is handed on once saved
+                train_stats = pretrain(method, built["generator"], built["real_train"], cfg["pretrain"], out_dir,
+                                       device, cfg["seed"], parallel)
+                if parallel.is_main:
+                    atomic_torch_save(method.state_dict(), weights)
+                    atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
+                    remove_checkpoints(out_dir)
             timings["pretrain_reused"] = False
         timings["pretrain"] = time.time() - t
     return train_stats

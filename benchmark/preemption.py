@@ -8,6 +8,14 @@ only noted, the loop finishes its step, writes a checkpoint of exactly that step
 signal on (``hand_over``), so submitit requeues and the requeued run resumes with nothing redone. A
 signal outside a training loop (evaluation, the leaderboard) is handed on at once.
 
+A signal noted in a loop's last step has no step boundary after it: it is handed on when the outermost
+``running_steps`` section ends normally, so a caller that saves the loop's result inside its own section
+(the pretrained weights, the trained GAN) hands it on after saving, and the requeued job finds the result.
+
+With several processes (data-parallel pretraining) SLURM signals every task, not at the same instant;
+the loop asks whether any process has noted it (one all-reduce) and all of them checkpoint the same
+step and hand over, also one that has not received it yet: it hands on the signal it was deferring.
+
 SLURM sends the signal ``--signal`` seconds (submitit: 90) before it kills the job; a pretraining step
 takes well under a second, so the checkpoint is written in time.
 """
@@ -17,6 +25,7 @@ import contextlib
 import logging
 import os
 import signal
+from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 _deferred: dict = {}   # signum -> the handler that was installed before ours
@@ -55,20 +64,47 @@ def pending() -> bool:
 
 @contextlib.contextmanager
 def running_steps():
-    """Marks a training loop that calls ``hand_over`` after each step's checkpoint if ``pending()``."""
+    """A training section: signals are noted, and handed on by ``end_of_step`` at a step boundary, or when
+    the outermost section ends normally (a signal in the last step). Sections nest."""
     global _loops_running
     _loops_running += 1
     try:
         yield
+    except BaseException:
+        if _loops_running == 1:
+            _pending.clear()  # the section failed: its error is what the job reports, not a requeue
+        raise
     finally:
         _loops_running -= 1
+    if _loops_running == 0 and _pending:
+        log.warning("the signal came in the last step; handing it on now that the result is saved")
+        hand_over()
+
+
+def end_of_step(steps_done: int, checkpoint: Callable[[int], None], checkpoint_every: int,
+                signalled: Optional[bool] = None) -> None:
+    """A training loop's step boundary (not after its last step). On a noted signal (``signalled``: noted
+    by any process, where several train together; default: by this one) a checkpoint of exactly
+    ``steps_done`` steps, then the signal is handed on; else the periodic checkpoint."""
+    if pending() if signalled is None else signalled:
+        checkpoint(steps_done)
+        log.warning("checkpoint of step %d written on the signal; handing it on to requeue", steps_done)
+        hand_over()
+    if steps_done % checkpoint_every == 0:
+        checkpoint(steps_done)
 
 
 def hand_over() -> None:
     """Give the noted signal to the handler it was meant for (submitit's: requeue and exit). A process
     that handler lets live (submitit's, on every task but the first) ends here: the requeued job restarts
-    every task."""
-    signum, frame = _pending.pop(0)
+    every task. A process that has not received the signal yet (another process noted it first) hands on
+    the one it defers."""
+    if _pending:
+        signum, frame = _pending.pop(0)
+    elif _deferred:
+        signum, frame = next(iter(_deferred)), None
+    else:
+        raise SystemExit(0)
     _pending.clear()
     _call_original(signum, frame)
     raise SystemExit(0)

@@ -98,7 +98,7 @@ class LatentEncoding(DomainMethod):
             loss = loss + self.cfg.recon_weight * pixel
             out["pixel"] = pixel.detach()
             if self.perceptual_net is not None:
-                net = self.perceptual_net.to(real.device)
+                net = self.perceptual_net.to(real.device, real.dtype)  # float64 too (pretrain.precision)
                 perceptual = F.mse_loss(net(reconstruction), net(real))
                 loss = loss + self.cfg.perceptual_weight * perceptual
                 out["perceptual"] = perceptual.detach()

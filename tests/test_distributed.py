@@ -58,6 +58,50 @@ def test_shards_must_divide_and_only_unequal_objectives_are_hashed():
     assert objective_key(8, False, True) == {"world_size": 8, "gather_statistics": False, "sync_batchnorm": True}
 
 
+def _config(tmp_path, *overrides) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(REPO / "launch"), version_base="1.3"):
+        cfg = compose("config", overrides=["preset=smoke", f"paths.artifacts={tmp_path}/artifacts",
+                                           f"paths.results={tmp_path}/results", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_per_process_statistics_rehash_trained_methods_only(tmp_path, monkeypatch):
+    """With a switch off, W processes train another objective, so the world size joins the pretraining
+    hash; an anchor trains nothing, and its records must not multiply with the cluster settings."""
+    from benchmark import experiment as ex
+
+    hashes = {}
+    for world in ("1", "2"):
+        monkeypatch.setenv("WORLD_SIZE", world)
+        for method in ("sqsp", "random_init"):
+            cfg = _config(tmp_path, f"method={method}", "distributed.gather_statistics=false")
+            hashes[world, method] = ex.pretraining_hash(cfg)
+    assert hashes["1", "sqsp"] != hashes["2", "sqsp"]
+    assert hashes["1", "random_init"] == hashes["2", "random_init"]
+
+
+def test_helper_processes_leave_an_existing_record_to_the_first(tmp_path, monkeypatch):
+    """torchrun with skip_existing=true: every process finds the record; only the first reports it (and
+    evaluates the anchors, renders the boards); the others end there instead of evaluating anchors."""
+    from benchmark import experiment as ex
+    from benchmark.artifacts import config_hash
+    from benchmark.results import write_record
+
+    cfg = _config(tmp_path, "method=sqsp", "task=linear_fmnist", "skip_existing=true")
+    record = {"method": "sqsp", "task": "linear_fmnist", "preset": "smoke", "seed": 0,
+              "run_hash": config_hash(ex._run_key(cfg)), "metrics": {"top1": 1.0}}
+    write_record(tmp_path / "results", record)
+    assert ex.expected_record_path(cfg).exists()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert ex._record(cfg) is None
+    monkeypatch.setenv("RANK", "0")
+    assert ex._record(cfg)["metrics"] == {"top1": 1.0}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import submitit
 import torch
 from hydra import compose, initialize_config_dir
@@ -73,3 +74,85 @@ def test_signal_checkpoints_the_current_step_and_requeued_job_ends_bitwise_equal
     assert f"checkpoint of step {stats['resumed_from']} written on the signal" in log
     assert f"resuming pretraining at step {stats['resumed_from']}" in log
     assert_state_dicts_equal(torch.load(full_weights), torch.load(weights))
+
+
+class Requeued(Exception):
+    """Stands for submitit's handler on the first task: it checkpoints the job's call, requeues it, exits."""
+
+
+@pytest.fixture
+def deferred_usr2():
+    """SIGUSR2 routed through benchmark.preemption, to a handler that records its calls and raises Requeued."""
+    from benchmark import preemption
+
+    calls = []
+
+    def requeue(signum, frame):
+        calls.append(signum)
+        raise Requeued
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    preemption.defer_to_step_boundary(signal.SIGUSR2)
+    yield calls
+    preemption.stop_deferring(signal.SIGUSR2)
+    signal.signal(signal.SIGUSR2, previous)
+
+
+def test_a_process_the_signal_has_not_reached_yet_checkpoints_and_hands_on_the_deferred_one(deferred_usr2):
+    """Data parallel: SLURM signals every task, not at the same instant; once any process has noted it, all
+    checkpoint the same step and hand over, also one with nothing noted itself (it used to crash there)."""
+    from benchmark import preemption
+
+    checkpoints = []
+    with preemption.running_steps():
+        assert not preemption.pending()
+        preemption.end_of_step(7, checkpoints.append, checkpoint_every=1000, signalled=False)
+        assert checkpoints == [] and deferred_usr2 == []
+        with pytest.raises(Requeued):
+            preemption.end_of_step(8, checkpoints.append, checkpoint_every=1000, signalled=True)
+    assert checkpoints == [8] and deferred_usr2 == [signal.SIGUSR2]
+
+
+def test_a_signal_in_the_last_step_is_handed_on_once_the_weights_are_saved(deferred_usr2, tmp_path, fmnist_replica,
+                                                                          small_generator):
+    """The last step has no step boundary after it: the signal waits for the caller's section (which saves the
+    weights) to end, then requeues; the requeued job finds the weights. Before, it was never handed on."""
+    from benchmark import preemption
+    from benchmark.data import build_dataset
+    from benchmark.engine import pretrain
+    from test_methods import build
+    from test_resume import CFG
+
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    method = build("sqsp", small_generator)
+    real_sample, calls = small_generator.sample, {"n": 0}
+
+    def sample(*args, **kwargs):  # the signal arrives while the last step's batch is drawn
+        calls["n"] += 1
+        if calls["n"] == CFG["steps"]:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return real_sample(*args, **kwargs)
+
+    small_generator.sample = sample
+    saved = []
+    try:
+        with pytest.raises(Requeued):
+            with preemption.running_steps():  # as experiment._pretrain_or_load: train, then save, in one section
+                stats = pretrain(method, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
+                assert deferred_usr2 == [], "handed on before the weights were saved"
+                saved.append(stats["steps"])
+    finally:
+        del small_generator.sample
+    assert saved == [CFG["steps"]] and deferred_usr2 == [signal.SIGUSR2]
+    assert not preemption.pending()
+
+
+def test_a_failing_section_reports_its_error_not_a_requeue(deferred_usr2):
+    from benchmark import preemption
+
+    with pytest.raises(ZeroDivisionError):
+        with preemption.running_steps():
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert preemption.pending()
+            1 / 0
+    assert deferred_usr2 == [] and not preemption.pending()

@@ -12,6 +12,7 @@ import logging
 import torch
 import torchvision
 
+from benchmark import preemption
 from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, exclusive
 from benchmark.data import build_dataset
 from benchmark.engine import remove_checkpoints
@@ -37,11 +38,12 @@ def small_gan(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
             log.info("training the GAN (no artifact at %s)", out_dir)
             dataset = build_dataset(data_cfg, "train")
             channels, resolution = dataset.channels, dataset.image_size
-            state = train_small_gan(cfg, dataset, out_dir, device)
-            state.update(image_channels=channels, resolution=resolution, config=key)
-            atomic_torch_save(state, weights)
-            remove_checkpoints(out_dir)
-            atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
+            with preemption.running_steps():  # a preemption signal in the last step is handed on once saved
+                state = train_small_gan(cfg, dataset, out_dir, device)
+                state.update(image_channels=channels, resolution=resolution, config=key)
+                atomic_torch_save(state, weights)
+                remove_checkpoints(out_dir)
+                atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2))
     G, D = build_networks(cfg, channels, resolution)
     G.update_w_avg()  # creates the buffer that the state dict fills
     G.load_state_dict(state["G_ema"])

@@ -84,12 +84,8 @@ def train_small_gan(cfg: dict, dataset, out_dir: Path, device: torch.device) -> 
             if step % 50 == 0:
                 bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
             if step + 1 == cfg["steps"]:
-                break
-            if preemption.pending():
-                checkpoint(step + 1)
-                preemption.hand_over()
-            if (step + 1) % cfg["checkpoint_every"] == 0:
-                checkpoint(step + 1)
+                break  # a signal noted now is handed on once the caller has saved the networks
+            preemption.end_of_step(step + 1, checkpoint, cfg["checkpoint_every"])
     G_ema.update_w_avg()
     return {"G_ema": G_ema.state_dict(), "D": D.state_dict(), "train_seconds": time.time() - t0,
             "final_loss_d": loss_d.item(), "final_loss_g": loss_g.item()}
