@@ -15,9 +15,9 @@ config as its ``main()`` would see it) and calls ``submit_graph`` once. The grap
   (with ``afterok`` one failure in a large sweep would leave every board stale).
 
 SLURM orders the jobs itself. submitit's LocalExecutor knows no dependencies, so ``cluster=local``
-submits in topological order from this process: the pretraining and anchor jobs, each pretraining
-job's evaluations once its ``result()`` is back (a failure skips them), then the leaderboard job after
-every evaluation has ended, and waits for it; at most ``max_parallel`` jobs run at once.
+schedules from this process: each job is submitted once the jobs it waits for have ended, in whatever
+order they end (an evaluation whose pretraining failed is skipped), at most ``max_parallel`` at once,
+and ``launch.py`` returns when the leaderboard job has ended.
 """
 from __future__ import annotations
 
@@ -187,26 +187,34 @@ def _wait(job: Job) -> bool:
 
 
 def _run_local(jobs: list[Job], settings: dict, folder: Path) -> None:
-    """LocalExecutor has no dependencies: submit each job once the jobs it waits for have ended."""
+    """LocalExecutor has no dependencies, so this loop schedules: a job is submitted as soon as every job it
+    waits for has ended, whichever ends first (a quick pretraining's evaluations do not wait behind a slow
+    one's), at most ``max_parallel`` at once, earlier jobs of the list first; an ``afterok`` job whose
+    dependency failed is skipped, as SLURM cancels it. Returns when every job has ended."""
     executor = _local_executor(settings, folder)
-    limit = settings.get("max_parallel")
-    ok: dict[int, bool] = {}
-    for job in jobs:
-        for dep in job.after:
-            if id(dep) not in ok:
-                ok[id(dep)] = _wait(dep)
-        if job.condition == "afterok" and not all(ok[id(dep)] for dep in job.after):
-            print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
-            continue
-        # jobs are submitted in dependency order, so the running ones never wait for this one
-        while limit and sum(j.handle is not None and not j.handle.done() for j in jobs) >= limit:
-            time.sleep(0.2)
-        executor.update_parameters(tasks_per_node=settings.get("pretrain_processes", 1) if job.kind == "pretrain" else 1)
-        job.handle = executor.submit(StageJob(), job.fn, *job.args)
-        _print_job(job, folder)
-    board = jobs[-1]
-    if board.handle is not None:
-        _wait(board)
+    limit = settings.get("max_parallel") or len(jobs)
+    waiting, running, succeeded = list(jobs), [], {}  # succeeded: id(job) -> bool, once it has ended
+    while waiting or running:
+        for job in [j for j in running if j.handle.done()]:
+            running.remove(job)
+            succeeded[id(job)] = _wait(job)
+        for job in list(waiting):
+            if any(id(dep) not in succeeded for dep in job.after):
+                continue
+            if job.condition == "afterok" and not all(succeeded[id(dep)] for dep in job.after):
+                waiting.remove(job)
+                succeeded[id(job)] = False
+                print(f"[ganrep] skipped   {job.kind:<11} {job.name}: a job it depends on failed")
+                continue
+            if len(running) >= limit:
+                break
+            executor.update_parameters(
+                tasks_per_node=settings.get("pretrain_processes", 1) if job.kind == "pretrain" else 1)
+            job.handle = executor.submit(StageJob(), job.fn, *job.args)
+            _print_job(job, folder)
+            waiting.remove(job)
+            running.append(job)
+        time.sleep(0.2)
 
 
 def _print_job(job: Job, folder: Path) -> None:

@@ -128,3 +128,29 @@ def test_a_preempted_stage_is_requeued_with_the_same_call():
     assert isinstance(requeued, submitit.helpers.DelayedSubmission)
     assert requeued.args == (max, 3, 7) and requeued.function is job
     assert pickle.loads(pickle.dumps(job))(min, 3, 7) == 3  # submitted jobs travel pickled
+
+
+def test_local_scheduler_runs_whatever_is_ready_and_skips_after_a_failure(tmp_path, capsys):
+    """cluster=local's scheduler: a quick pretraining's evaluation runs while a slow pretraining is still
+    going (here the slow one only ends once that evaluation has run: a scheduler that waits in list order
+    never gets there), an evaluation of a failed pretraining is skipped, the leaderboard job (afterany)
+    runs after everything."""
+    from benchmark.cluster import Job, _run_local
+
+    flag = tmp_path / "quick_evaluation_ran"
+    wait_for_flag = ["timeout", "120", "bash", "-c", f"until [ -e {flag} ]; do sleep 0.1; done"]
+    slow = Job("pretrain", "slow", subprocess.check_call, (wait_for_flag,))
+    quick = Job("pretrain", "quick", subprocess.check_call, (["true"],))
+    failing = Job("pretrain", "failing", subprocess.check_call, (["false"],))
+    evals = [Job("evaluate", "after slow", subprocess.check_call, (["true"],), after=[slow]),
+             Job("evaluate", "after quick", subprocess.check_call, (["touch", str(flag)],), after=[quick]),
+             Job("evaluate", "after failing", subprocess.check_call, (["true"],), after=[failing])]
+    board = Job("leaderboard", "board", subprocess.check_call, (["true"],), after=evals, condition="afterany")
+    _run_local([slow, quick, failing, *evals, board], {"max_parallel": 3, "gpus_per_node": 0}, tmp_path)
+
+    out = capsys.readouterr().out
+    assert evals[2].handle is None and "skipped   evaluate    after failing" in out
+    assert f"FAILED pretrain {failing.job_id} failing" in out
+    for job in (slow, quick, evals[0], evals[1], board):
+        assert job.handle.result() == 0, job.name
+    assert out.index("after quick") < out.index("after slow")  # submitted first, though listed later
