@@ -114,15 +114,28 @@ def _record(cfg: dict) -> dict:
 
 
 def refresh_boards(cfg: dict, record: dict) -> Path:
-    """Re-render the preset's leaderboard (and the suite / paper-table boards this record belongs to)."""
-    results = Path(cfg["paths"]["results"])
-    board = render_leaderboard(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"])
+    """Re-render the preset's leaderboard (and the suite / paper-table boards this record belongs to);
+    returns the paper-table board if the record has one, else the preset's leaderboard."""
+    return [render_board_file(board) for board in boards_of(cfg, record)][-1]
+
+
+def boards_of(cfg: dict, record: dict) -> list[tuple]:
+    """The boards this record appears on: (kind, results dir, leaderboards dir, name...), the preset's
+    leaderboard first. Files the record's paper-table entry on the way."""
+    results, leaderboards = cfg["paths"]["results"], cfg["paths"]["leaderboards"]
+    boards = [("preset", results, leaderboards, cfg["preset"])]
     if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows
-        render_suite_board(results, Path(cfg["paths"]["leaderboards"]), record["task"])
+        boards.append(("suite", results, leaderboards, record["task"]))
     if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
-        write_board_entry(results, cfg["preset"], cfg["board"], record)
-        board = render_board(results, Path(cfg["paths"]["leaderboards"]), cfg["preset"], cfg["board"]["name"])
-    return board
+        write_board_entry(Path(results), cfg["preset"], cfg["board"], record)
+        boards.append(("table", results, leaderboards, cfg["preset"], cfg["board"]["name"]))
+    return boards
+
+
+def render_board_file(board: tuple) -> Path:
+    kind, results, leaderboards, *names = board
+    render = {"preset": render_leaderboard, "suite": render_suite_board, "table": render_board}[kind]
+    return render(Path(results), Path(leaderboards), *names)
 
 
 # Stage entries for cluster jobs (benchmark/cluster.py): each takes a resolved config (a dict).
@@ -164,19 +177,20 @@ def evaluate_only(cfg: dict) -> dict:
 
 
 def refresh_all_boards(cfgs: list) -> list:
-    """Re-render the boards of every config whose record exists (a failed evaluation leaves none)."""
-    boards, missing = [], []
+    """Re-render the boards of every config whose record exists (a failed evaluation leaves none), each
+    board once however many records it shows."""
+    boards, missing = {}, []
     for cfg in map(_plain, cfgs):
         path = _expected_record_path(cfg)
         if not path.exists():
             missing.append(f"{cfg['method']['name']}/{cfg['task']['name']} seed {cfg['seed']}")
             continue
-        boards.append(str(refresh_boards(cfg, json.loads(path.read_text()))))
+        boards.update(dict.fromkeys(boards_of(cfg, json.loads(path.read_text()))))
     if missing:
         log.warning("no record (the evaluation failed or was cancelled) for: %s", ", ".join(missing))
-    boards = sorted(set(boards))
-    print(f"[ganrep] leaderboards written: {', '.join(boards)}; missing records: {len(missing)}")
-    return boards
+    written = sorted({str(render_board_file(board)) for board in boards})
+    print(f"[ganrep] leaderboards written: {', '.join(written)}; missing records: {len(missing)}")
+    return written
 
 
 def anchor_configs(cfg: dict) -> list:

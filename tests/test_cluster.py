@@ -154,3 +154,35 @@ def test_local_scheduler_runs_whatever_is_ready_and_skips_after_a_failure(tmp_pa
     for job in (slow, quick, evals[0], evals[1], board):
         assert job.handle.result() == 0, job.name
     assert out.index("after quick") < out.index("after slow")  # submitted first, though listed later
+
+
+def test_the_leaderboard_job_renders_each_board_once(tmp_path, monkeypatch, capsys):
+    """A sweep's leaderboard job shows every record there is, rendering each board once (not once per config:
+    a sweep of hundreds of configs re-read every record hundreds of times)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark import experiment as ex
+    from benchmark.artifacts import config_hash
+    from benchmark.results import write_record
+
+    cfgs = []
+    for seed in (0, 1, 2):
+        with initialize_config_dir(config_dir=str(REPO / "launch"), version_base="1.3"):
+            cfg = compose("config", overrides=["preset=smoke", "method=sqsp", f"seed={seed}",
+                                               f"paths.results={tmp_path}/results",
+                                               f"paths.leaderboards={tmp_path}/boards"])
+        cfgs.append(OmegaConf.to_container(cfg, resolve=True))
+    for cfg, top1 in zip(cfgs[:2], (60.0, 70.0)):  # seed 2's evaluation failed: no record
+        write_record(tmp_path / "results", {
+            "method": "sqsp", "task": cfg["task"]["name"], "preset": "smoke", "seed": cfg["seed"], "headline": "top1",
+            "higher_is_better": True, "metrics": {"top1": top1}, "trained": True, "generator": "small_gan",
+            "timings": {}, "config": cfg, "run_hash": config_hash(ex._run_key(cfg))})
+    renders = []
+    real_render = ex.render_leaderboard
+    monkeypatch.setattr(ex, "render_leaderboard", lambda *a: renders.append(a) or real_render(*a))
+
+    written = ex.refresh_all_boards(cfgs)
+    assert len(renders) == 1 and written == [str(tmp_path / "boards" / "smoke.md")]
+    assert "65.00 ± 7.07 (n=2)" in (tmp_path / "boards" / "smoke.md").read_text()
+    assert "missing records: 1" in capsys.readouterr().out
