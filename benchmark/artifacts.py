@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,19 +62,40 @@ def _write_temp(path: Path, write) -> str:
 
 
 def _atomic_write(path: Path, write, previous: Path | None = None) -> None:
-    """Replace ``path`` atomically: readers see the old file or the new one, never half of either.
-    With ``previous``, the file being replaced is kept under that name first (one level of history)."""
+    """Replace ``path`` atomically: readers see the old file or the new one, never half of either, and
+    never no file. With ``previous``, the file being replaced is kept under that name first (one level of
+    history), through a hard link, so ``path`` stays in place until the new file replaces it."""
     path = Path(path)
     tmp = _write_temp(path, write)
     try:
-        if previous is not None and path.exists():
-            os.replace(path, previous)
+        if previous is not None:
+            _keep_as_previous(path, Path(previous))
         os.replace(tmp, path)  # atomic on POSIX
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _keep_as_previous(path: Path, previous: Path) -> None:
+    """``previous`` becomes (atomically) a copy of the current ``path``, if there is one."""
+    fd, link = tempfile.mkstemp(dir=previous.parent, prefix=f".{previous.name}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(link)  # a free name beside previous, for the link
+    try:
+        try:
+            os.link(path, link)
+        except FileNotFoundError:
+            return  # nothing to keep: the first write, or another writer's rename in between
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, link)
+        os.replace(link, previous)
+    except FileNotFoundError:
+        return
+    finally:
+        if os.path.exists(link):
+            os.unlink(link)
 
 
 def save_figure(fig, path: Path) -> None:

@@ -7,6 +7,7 @@ A record is written only after the task has finished: a run that fails leaves no
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -19,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark import preemption
-from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, config_hash
+from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, config_hash, exclusive
 from benchmark.augment import make_augment
 from benchmark.backbones import build_backbone
 from benchmark.boards import render_board, write_board_entry
@@ -288,34 +289,36 @@ def _build(cfg: dict, timings: dict, check_task: bool = True) -> dict:
 
 def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
     """Pretrain the method (checkpointed, cached by its pretraining hash) or load the cached weights."""
-    method_cls, method, key, device = built["method_cls"], built["method"], built["key"], built["device"]
-    parallel = built["parallel"]
+    method_cls, method, parallel = built["method_cls"], built["method"], built["parallel"]
+    if not method_cls.needs_training:
+        return {}
     method_name = cfg["method"]["name"]
-    train_stats = {}
-    if method_cls.needs_training:
-        out_dir = artifact_dir(cfg["paths"]["artifacts"], "pretrain", method_name, key)
-        weights = out_dir / "method.pt"
-        t = time.time()
+    out_dir = artifact_dir(cfg["paths"]["artifacts"], "pretrain", method_name, built["key"])
+    weights = out_dir / "method.pt"
+    t = time.time()
+    # Concurrent jobs of one pretraining (overlapping sweeps) train it once: the others wait here, then reuse
+    # the weights (or resume its checkpoint, if it was preempted). A data-parallel run takes no lock: its
+    # processes cannot wait on one between their collectives.
+    with exclusive(out_dir / "pretraining") if not parallel.distributed else contextlib.nullcontext():
+        timings["pretrain_reused"] = weights.exists()
         if weights.exists():
             method.load_state_dict(torch.load(weights, map_location="cpu"))
             log.info("reusing pretrained %s from %s", method_name, weights)
-            timings["pretrain_reused"] = True
             train_stats = json.loads((out_dir / "train_stats.json").read_text())
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
             if parallel.is_main:
-                atomic_write_text(out_dir / "config.json", json.dumps(key, indent=2, default=str))
+                atomic_write_text(out_dir / "config.json", json.dumps(built["key"], indent=2, default=str))
             log.info("pretraining %s -> %s%s", method_name, out_dir,
                      f" (process {parallel.rank} of {parallel.world_size})" if parallel.distributed else "")
             with preemption.running_steps():  # a preemption signal in the last step is handed on once saved
                 train_stats = pretrain(method, built["generator"], built["real_train"], cfg["pretrain"], out_dir,
-                                       device, cfg["seed"], parallel)
+                                       built["device"], cfg["seed"], parallel)
                 if parallel.is_main:
                     atomic_torch_save(method.state_dict(), weights)
                     atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
                     remove_checkpoints(out_dir)
-            timings["pretrain_reused"] = False
-        timings["pretrain"] = time.time() - t
+    timings["pretrain"] = time.time() - t
     return train_stats
 
 

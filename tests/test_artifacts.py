@@ -27,3 +27,39 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         artifacts._atomic_write(path, failing)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]  # no temporary file left behind
+
+
+def _read_checkpoints_until_stopped(path, stop, seen):
+    from benchmark.artifacts import load_checkpoint
+
+    while not stop.is_set():
+        try:
+            seen.append(load_checkpoint(path)["step"])
+        except FileNotFoundError:  # load_checkpoint wraps it: CorruptCheckpointError "cannot be read"
+            seen.append("missing")
+        except Exception as e:  # noqa: BLE001 - what the reader saw is the assertion
+            seen.append(type(e).__name__ + ": " + str(e)[:80])
+
+
+def test_a_checkpoint_being_replaced_is_never_missing_and_the_previous_is_kept(tmp_path):
+    """A resuming reader (another job, a requeued one) may look at any moment: the latest checkpoint is
+    always there and intact while the next one replaces it, and the one replaced becomes the previous."""
+    import threading
+
+    from benchmark.artifacts import load_checkpoint, save_checkpoint
+
+    path, previous = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt"
+    save_checkpoint({"step": 0}, path, previous=previous)
+    assert not previous.exists()
+    stop, seen = threading.Event(), []
+    reader = threading.Thread(target=_read_checkpoints_until_stopped, args=(path, stop, seen))
+    reader.start()
+    try:
+        for step in range(1, 300):
+            save_checkpoint({"step": step, "payload": "x" * 50_000}, path, previous=previous)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen and all(isinstance(s, int) for s in seen), sorted({s for s in seen if not isinstance(s, int)})
+    assert load_checkpoint(path)["step"] == 299 and load_checkpoint(previous)["step"] == 298
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]

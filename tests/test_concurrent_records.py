@@ -68,3 +68,42 @@ def test_fifty_processes_write_records_at_once(tmp_path):
     board = (boards / "concurrent.md").read_text()
     assert board.startswith("# Leaderboard: preset `concurrent`") and board.endswith("\n")
     assert (boards / "concurrent.png").read_bytes().startswith(b"\x89PNG")
+
+
+def pretrain_when_all_are_ready(cfg: dict, barrier) -> None:
+    import torch
+
+    from benchmark import experiment as ex
+
+    torch.set_num_threads(1)
+    barrier.wait()
+    ex.pretrain_only(cfg)
+
+
+def test_concurrent_jobs_of_one_pretraining_train_it_once(tmp_path, monkeypatch):
+    """Two jobs of the same pretraining hash (overlapping sweeps) at once: one trains, the other waits for it
+    and reuses its weights, instead of training again into the same checkpoint files."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark import experiment as ex
+    from conftest import REPO, write_fashion_mnist_replica
+
+    monkeypatch.setenv("GANREP_DATA", str(write_fashion_mnist_replica(tmp_path / "fmnist")))
+    steps = 30
+    with initialize_config_dir(config_dir=str(REPO / "launch"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config", overrides=[
+            "preset=smoke", "method=sqsp", "device=cpu", f"pretrain.steps={steps}",
+            f"paths.artifacts={tmp_path}/artifacts"]), resolve=True)
+    ctx = mp.get_context("spawn")  # no fork of a process that has run torch's thread pools
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=pretrain_when_all_are_ready, args=(cfg, barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    run_dir = ex.pretrained_weights(cfg).parent
+    assert (run_dir / "method.pt").exists()
+    logged = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(logged) == steps, f"{len(logged)} steps logged for a {steps}-step pretraining: trained twice"
