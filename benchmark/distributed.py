@@ -94,6 +94,14 @@ class DataParallel:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return [bool(v) for v in t.tolist()]
 
+    def all_gather_objects(self, obj) -> list:
+        """Every process's ``obj`` (picklable), in rank order."""
+        if not self.distributed:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

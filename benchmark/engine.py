@@ -20,10 +20,11 @@ rounding, which BatchNorm over small smoke batches amplifies step after step.
 
 Resuming is exact: the checkpoint holds the method's state, the optimizer's, the step (the lr is a
 function of it), the real-data sampler's permutation and position, the generator-sampling RNG, and
-torch's (CPU and CUDA), Python's and NumPy's global RNGs, so on the CPU with ``deterministic: true``
-a run killed at any step and resumed ends with bitwise the weights of an uninterrupted run. Each
-checkpoint carries a sha256 of its payload; the one it replaces is kept as ``checkpoint.prev.pt``,
-and a damaged latest checkpoint falls back to it (both damaged: the run starts over), with a warning.
+torch's (CPU and CUDA), Python's and NumPy's global RNGs (each process's own, with several), so on the
+CPU with ``deterministic: true`` a run killed at any step and resumed ends with bitwise the weights of an
+uninterrupted run. Each checkpoint carries a sha256 of its payload; the one it replaces is kept as
+``checkpoint.prev.pt``, and a damaged latest checkpoint falls back to it (both damaged: the run starts
+over), with a warning.
 """
 from __future__ import annotations
 
@@ -77,6 +78,27 @@ def set_global_rng_state(state: dict) -> None:
             torch.cuda.set_rng_state(state["cuda"][0])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
+
+
+def checkpoint_rng_states(parallel: DataParallel) -> dict:
+    """This process's global RNG states, and with several processes every process's in rank order (a
+    collective): processes may have drawn differently (each GPU has its own generator), and each resumes
+    with its own."""
+    own = global_rng_state()
+    return {"rng": own, "rng_by_rank": parallel.all_gather_objects(own) if parallel.distributed else None}
+
+
+def restore_rng_states(state: dict, parallel: DataParallel) -> None:
+    by_rank = state.get("rng_by_rank")
+    if not parallel.distributed:
+        set_global_rng_state(state["rng"])
+    elif by_rank is not None and len(by_rank) == parallel.world_size:
+        set_global_rng_state(by_rank[parallel.rank])
+    else:
+        log.warning("the checkpoint was written by %s process(es), this run has %d: every process resumes with "
+                    "the first one's RNG states, so the resumed run is not bitwise exact",
+                    len(by_rank) if by_rank else 1, parallel.world_size)
+        set_global_rng_state(state["rng"])
 
 
 def load_latest_checkpoint(out_dir: Path) -> Optional[dict]:
@@ -156,7 +178,7 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         sample_rng.set_state(state["sample_rng"])
         if state.get("real_sampler") is not None and hasattr(real_batches, "load_state_dict"):
             real_batches.load_state_dict(state["real_sampler"])
-        set_global_rng_state(state["rng"])
+        restore_rng_states(state, parallel)
         start = state["step"]
         log.info("resuming pretraining at step %d from %s", start, out_dir)
     deterministic = bool(cfg.get("deterministic", False))
@@ -213,11 +235,11 @@ class TrainingLoop:
         return Batch(syn=syn, real=real)
 
     def save_checkpoint(self, steps_done: int) -> None:
+        rng = checkpoint_rng_states(self.parallel)  # every process takes part
         if self.parallel.is_main:
             save_checkpoint({"method": self.method.state_dict(), "optimizer": self.optimizer.state_dict(),
                              "data_rng": self.data_rng.get_state(), "sample_rng": self.sample_rng.get_state(),
-                             "real_sampler": _sampler_state(self.real_batches),
-                             "rng": global_rng_state(), "step": steps_done},
+                             "real_sampler": _sampler_state(self.real_batches), **rng, "step": steps_done},
                             self.out_dir / CHECKPOINT, previous=self.out_dir / PREVIOUS_CHECKPOINT)
         self.parallel.barrier()  # no process moves on (or exits) before the checkpoint is on disk
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import torch.multiprocessing as mp
 
 from benchmark.augment import Augment
 from benchmark.distributed import DataParallel, objective_key, synchronize_batchnorm
+from benchmark.engine import checkpoint_rng_states, restore_rng_states
 from benchmark.interfaces import Generator
 from benchmark.losses import covariance_loss, variance_loss
 from conftest import REPO, write_fashion_mnist_replica
@@ -132,7 +134,17 @@ def _collectives_worker(rank: int, world: int, port: int, queue) -> None:
         weight_grad = model[0].weight.grad.clone()
         dist.all_reduce(weight_grad)
         restore()
-        queue.put({"rank": rank, "z_grad": z_rows.grad.numpy(), "y": y_rows.detach().contiguous().numpy(),
+        # a checkpoint's RNG states: each process resumes with its own (each GPU has its own generator)
+        torch.manual_seed(100 + rank)
+        random.seed(100 + rank)
+        saved = checkpoint_rng_states(parallel)
+        expected = (torch.rand(3).tolist(), random.random())
+        torch.manual_seed(0)  # as a fresh process
+        random.seed(0)
+        restore_rng_states(saved, parallel)
+        rng = {"expected": expected, "restored": (torch.rand(3).tolist(), random.random()),
+               "processes_saved": len(saved["rng_by_rank"])}
+        queue.put({"rank": rank, "rng": rng, "z_grad": z_rows.grad.numpy(), "y": y_rows.detach().contiguous().numpy(),
                    "x_grad": x_rows.grad.contiguous().numpy(), "weight_grad": weight_grad.numpy(), "swapped": swapped,
                    "restored": type(model[0]).__name__, "running_mean": model[0].running_mean.numpy(),
                    "running_var": model[0].running_var.numpy()})
@@ -141,7 +153,8 @@ def _collectives_worker(rank: int, world: int, port: int, queue) -> None:
 
 
 def test_collectives_give_the_one_process_gradients():
-    """Each process holds W x the gradient of the global loss for its rows (so that DDP's mean is exact)."""
+    """Each process holds W x the gradient of the global loss for its rows (so that DDP's mean is exact),
+    and gets its own RNG states back from a checkpoint."""
     world, ctx = 2, mp.get_context("spawn")
     queue = ctx.Queue()
     port = _free_port()
@@ -166,7 +179,9 @@ def test_collectives_give_the_one_process_gradients():
     np.testing.assert_allclose(cat("z_grad") / world, z.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(cat("y"), y.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(cat("x_grad") / world, images.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert results[0]["rng"]["expected"] != results[1]["rng"]["expected"]
     for r in results:
+        assert r["rng"]["processes_saved"] == world and r["rng"]["restored"] == r["rng"]["expected"]
         assert (r["swapped"], r["restored"]) == ("CpuSyncBatchNorm", "BatchNorm2d")
         np.testing.assert_allclose(r["weight_grad"] / world, bn.weight.grad.numpy(), rtol=1e-10)
         np.testing.assert_allclose(r["running_mean"], bn.running_mean.numpy(), rtol=1e-10)
