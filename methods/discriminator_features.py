@@ -2,7 +2,9 @@
 
 The first row pair of the Squeeze-and-Span poster's Table 1 (Yang et al., NeurIPS 2022), after the
 long line of work that reads features out of a GAN discriminator (Radford et al., DCGAN, ICLR 2016):
-- ``disc_single``: the input of the discriminator's last fc layer (the flattened last block);
+- ``disc_single``: the input of the discriminator's last fc layer (the small GAN's: its flattened last
+  block; StyleGAN2-ADA's: the output of ``b4.fc``, the 512 numbers ``b4.out`` reads, or with
+  ``generator.discriminator_flat=fc`` the flattened 4x4 epilogue map that ``b4.fc`` reads);
 - ``disc_multi``: every block's output, globally average pooled, concatenated (coarse to fine).
 No pretraining: the generator's discriminator handle is evaluated as it is, in eval mode.
 """

@@ -33,7 +33,7 @@ ZG_VARCOV = ("poster", "log_only")
 @dataclass
 class SqueezeAndSpanConfig:
     alpha: float = 0.5  # weight of squeeze vs span, and the synthetic share of each batch
-    lambda_rd: float = 25.0  # weight of L_RD (and of the span's invariance term)
+    lambda_rd: float = 25.0  # weight of L_RD (and of the span's invariance term); CIFAR-100 in the paper: 10
     mu_var: float = 25.0  # weight of the variance terms (CIFAR-100 in the paper: 10)
     nu_cov: float = 1.0  # weight of the covariance terms
     source: str = "generator"  # "generator": block features h_g; "latent": the latent w
