@@ -81,8 +81,11 @@ def cached_evaluation_features(backbone: nn.Module, dataset, dataset_name: str, 
     if cache_dir is None:
         return extract_evaluation_features(backbone, dataset, device, batch_size, num_workers,
                                            f"{dataset_name} {split} features")
+    # which items (a set's fingerprint: file names or pixels, targets, order), not only how many: two
+    # SUN397 partitions, or two seeded subsets, have the same size
+    items = dataset.fingerprint() if hasattr(dataset, "fingerprint") else len(dataset)
     key = config_hash({"backbone": backbone_fingerprint(backbone), "dataset": dataset_name, "split": split,
-                       "items": len(dataset), "transform": transform_key}, length=16)
+                       "items": items, "transform": transform_key}, length=16)
     path = Path(cache_dir) / dataset_name / f"{split}-{key}.pt"
     if path.exists():
         try:

@@ -211,3 +211,37 @@ def test_probe_on_fashion_mnist_learns():
     assert metrics["epochs"] == 3 and metrics["train_samples"] == 1000 and metrics["lr"] == 0.4 * 64 / 256
     assert metrics["feature_dim"] == 1024 and metrics["test_samples"] == 300
     assert metrics["top1"] > 50  # ten classes
+
+
+@pytest.mark.parametrize("name", sorted(REPLICAS))
+def test_every_evaluation_set_has_a_fingerprint_of_its_items(name, replica_root, tmp_path):
+    """The feature cache keys on which items a set holds: stable across opens, and different for another
+    split or another subset of the same size."""
+    from benchmark.data.image_sets import limit
+    from benchmark.registry import DATASETS
+
+    root = write_imagenet100_replica(tmp_path) if name == "imagenet100" else replica_root
+    options = REPLICA_LOADER_OPTIONS.get(name, {})
+    train, again, test = (DATASETS.get(name)(split, root=str(root), **options) for split in ("train", "train", "test"))
+    assert train.fingerprint() == again.fingerprint() != test.fingerprint()
+    n = len(train) - 1
+    assert limit(train, n, seed=0).fingerprint() != limit(train, n, seed=1).fingerprint()
+
+
+def test_feature_cache_tells_same_size_sets_apart(replica_root, tmp_path):
+    """Two SUN397 partitions or two seeded subsets have one size: each gets its own features."""
+    from benchmark.data.image_sets import limit
+    from benchmark.features import extract_evaluation_features
+    from benchmark.registry import DATASETS
+    from tasks.linear import evaluation_transform
+
+    transform, key = evaluation_transform(16, 3)
+    data = DATASETS.get("dtd")("train", root=str(replica_root), transform=transform)
+    cache, backbone = str(tmp_path / "cache"), small_backbone()
+    for seed in (0, 1):
+        subset = limit(data, len(data) - 1, seed)
+        cached = cached_evaluation_features(backbone, subset, "dtd", "train", key, torch.device("cpu"), cache,
+                                            num_workers=0)
+        torch.testing.assert_close(cached, extract_evaluation_features(backbone, subset, torch.device("cpu"),
+                                                                       num_workers=0))
+    assert len(list((tmp_path / "cache" / "dtd").glob("train-*.pt"))) == 2

@@ -14,6 +14,7 @@ torchvision uses, e.g. <root>/dtd/labels); ``data_root`` resolves it.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -59,6 +60,20 @@ class _EvaluationSet(torch.utils.data.Dataset):
         image = self._image(i)
         return (self.transform(image) if self.transform else image), self.targets[i]
 
+    def fingerprint(self) -> str:
+        """A hash of which items the set holds, in which order, with their targets: what features extracted
+        from it are of (the feature cache's key). Two sets of one size, e.g. two SUN397 partitions or two
+        seeded subsets, differ in it."""
+        digest = hashlib.sha256(type(self).__name__.encode())
+        digest.update(self.targets.numpy().tobytes())
+        self._hash_items(digest)
+        return digest.hexdigest()[:16]
+
+    def _hash_items(self, digest) -> None:
+        """Feed what identifies the items (file names, pixels) to ``digest``; a set that cannot tell
+        is known by its size alone."""
+        digest.update(str(len(self)).encode())
+
 
 class ImageFiles(_EvaluationSet):
     """Images decoded from ``paths`` on demand (converted to RGB)."""
@@ -72,6 +87,9 @@ class ImageFiles(_EvaluationSet):
     def _image(self, i: int) -> Image.Image:
         with Image.open(self.paths[i]) as image:
             return image.convert("RGB")
+
+    def _hash_items(self, digest) -> None:
+        digest.update("\n".join(self.paths).encode())
 
 
 class ArrayImages(_EvaluationSet):
@@ -88,6 +106,9 @@ class ArrayImages(_EvaluationSet):
     def _image(self, i: int) -> Image.Image:
         return Image.fromarray(self.images[i]).convert("RGB")
 
+    def _hash_items(self, digest) -> None:
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+
 
 class TorchvisionImages(_EvaluationSet):
     """A torchvision dataset whose items are (PIL image, int label); targets are read from its lists."""
@@ -101,6 +122,9 @@ class TorchvisionImages(_EvaluationSet):
     def _image(self, i: int) -> Image.Image:
         return self.dataset[i][0].convert("RGB")
 
+    def _hash_items(self, digest) -> None:
+        _hash_torchvision_items(self.dataset, digest)
+
 
 class SubsetView(_EvaluationSet):
     """The items ``indices`` of an evaluation set (targets and transform carried over)."""
@@ -113,6 +137,28 @@ class SubsetView(_EvaluationSet):
 
     def __getitem__(self, i: int):
         return self.dataset[self.indices[i]]
+
+    def _hash_items(self, digest) -> None:
+        digest.update(self.dataset.fingerprint().encode())
+        digest.update(np.asarray(self.indices, dtype=np.int64).tobytes())
+
+
+def _hash_torchvision_items(dataset, digest) -> None:
+    """A torchvision dataset's items, in order: its list of image files, or its array of images."""
+    if isinstance(dataset, torch.utils.data.ConcatDataset):
+        for part in dataset.datasets:
+            _hash_torchvision_items(part, digest)
+        return
+    for name in ("_image_files", "_images", "_samples", "samples", "imgs"):  # the lists torchvision keeps
+        items = getattr(dataset, name, None)
+        if items is not None:
+            digest.update("\n".join(map(str, items)).encode())
+            return
+    data = getattr(dataset, "data", None)
+    if isinstance(data, np.ndarray):  # CIFAR, STL-10
+        digest.update(np.ascontiguousarray(data).tobytes())
+        return
+    digest.update(f"{type(dataset).__qualname__}:{len(dataset)}:{getattr(dataset, 'root', '')}".encode())
 
 
 def limit(dataset: _EvaluationSet, n: Optional[int], seed: int = 0) -> _EvaluationSet:
