@@ -97,13 +97,17 @@ class LinearProbe(Task):
         opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         total_steps = epochs * len(train_loader)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+
+        @torch.no_grad()
+        def embed(images: torch.Tensor) -> torch.Tensor:  # the same features for training and testing
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                return backbone(images.to(device, non_blocking=True)).float()
+
         t0 = time.time()
         progress = tqdm(total=total_steps, desc=f"probe {cfg.dataset}", mininterval=2, leave=False)
         for epoch in range(epochs):
             for images, labels in train_loader:
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    feats = backbone(images.to(device, non_blocking=True)).float()
-                loss = F.cross_entropy(head(feats), labels.to(device))
+                loss = F.cross_entropy(head(embed(images)), labels.to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -114,7 +118,7 @@ class LinearProbe(Task):
         correct = 0
         with torch.no_grad():
             for images, labels in test_loader:
-                correct += (head(backbone(images.to(device)).float()).argmax(1).cpu() == labels).sum().item()
+                correct += (head(embed(images)).argmax(1).cpu() == labels).sum().item()
         top1 = 100.0 * correct / len(test)
         log.info("probe %s: top-1 %.2f after %d epochs (%.0f s)", cfg.dataset, top1, epochs, time.time() - t0)
         return {"top1": top1, "final_train_loss": loss.item(), "epochs": float(epochs), "lr": lr,
