@@ -45,32 +45,44 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
-def test_signal_checkpoints_the_current_step_and_requeued_job_ends_bitwise_equal(tmp_path, monkeypatch):
+def task_rank(pid: int) -> int:
+    """A submitit local task's global rank, from its environment."""
+    env = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+    return int(env["SUBMITIT_LOCAL_GLOBALID"])
+
+
+@pytest.mark.parametrize("tasks,signalled_rank", [(1, 0), (2, 1)], ids=["one-process", "two-processes-rank1-only"])
+def test_signal_checkpoints_the_current_step_and_requeued_job_ends_bitwise_equal(tmp_path, monkeypatch, tasks,
+                                                                                 signalled_rank):
+    """Two processes: only rank 1 gets the signal (SLURM signals tasks at different instants); both
+    checkpoint the same step, rank 0 requeues, both resume, and the weights are an uninterrupted run's."""
     monkeypatch.setenv("GANREP_DATA", str(write_fashion_mnist_replica(tmp_path / "fmnist")))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     executor = submitit.LocalExecutor(folder=str(tmp_path / "submitit"))
-    executor.update_parameters(timeout_min=10)
+    executor.update_parameters(timeout_min=10, tasks_per_node=tasks)
     full_cfg, signalled_cfg = stage_config(tmp_path / "full"), stage_config(tmp_path / "signalled")
 
     full = executor.submit(StageJob(), ex.pretrain_only, full_cfg)
-    full_weights = Path(full.result())
+    full_weights = Path(full.results()[0])
 
     job = executor.submit(StageJob(), ex.pretrain_only, signalled_cfg)
     run_dir = Path(ex.pretrained_weights(signalled_cfg)).parent
     deadline, sent = time.time() + 180, False
     while not sent and time.time() < deadline and not job.done():
         logged = (run_dir / "metrics.jsonl").read_text().count("\n") if (run_dir / "metrics.jsonl").exists() else 0
-        if logged >= 8:  # mid-run: the controller's child is the job's one task
+        if logged >= 8:  # mid-run: the controller's children are the job's tasks
             for pid in child_pids(job._process.pid):
-                os.kill(pid, signal.SIGUSR2)  # what SLURM sends before preempting (submitit's --signal)
-                sent = True
+                if task_rank(pid) == signalled_rank:
+                    os.kill(pid, signal.SIGUSR2)  # what SLURM sends before preempting (submitit's --signal)
+                    sent = True
         time.sleep(0.01)
     assert sent, "the run ended before the signal could be sent"
-    weights = Path(job.result())
+    weights = Path(job.results()[0])
 
     stats = json.loads((run_dir / "train_stats.json").read_text())
+    assert stats["processes"] == tasks
     assert 8 <= stats["resumed_from"] < STEPS, stats  # resumed from the step the signal came in
-    log = Path(job.paths.stderr).read_text()
+    log = Path(job.paths.stderr).read_text()  # the first task's
     assert f"checkpoint of step {stats['resumed_from']} written on the signal" in log
     assert f"resuming pretraining at step {stats['resumed_from']}" in log
     assert_state_dicts_equal(torch.load(full_weights), torch.load(weights))
