@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,8 @@ def _write_temp(path: Path, write) -> str:
 def _atomic_write(path: Path, write, previous: Path | None = None) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half of either, and
     never no file. With ``previous``, the file being replaced is kept under that name first (one level of
-    history), through a hard link, so ``path`` stays in place until the new file replaces it."""
+    history), through a hard link, so ``path`` stays in place until the new file replaces it (where hard
+    links are refused, it is moved there, as a brief gap a reader falls back over)."""
     path = Path(path)
     tmp = _write_temp(path, write)
     try:
@@ -88,8 +88,9 @@ def _keep_as_previous(path: Path, previous: Path) -> None:
             os.link(path, link)
         except FileNotFoundError:
             return  # nothing to keep: the first write, or another writer's rename in between
-        except OSError:  # a file system without hard links
-            shutil.copyfile(path, link)
+        except OSError:  # no hard links here (the file system, or protected_hardlinks): move it instead,
+            os.replace(path, previous)  # leaving no file at path until the new one replaces it
+            return
         os.replace(link, previous)
     except FileNotFoundError:
         return

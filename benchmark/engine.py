@@ -278,7 +278,9 @@ class TrainingLoop:
                                                                                    values.items()}}) + "\n")
                         metrics_file.flush()
                 if last:
-                    break  # a signal noted now is handed on once the caller has saved the weights
+                    if signalled:  # by any process: every one hands it on once the caller has saved the weights
+                        preemption.signalled_elsewhere()
+                    break
                 preemption.end_of_step(step + 1, self.save_checkpoint, cfg["checkpoint_every"], signalled)
         finally:
             if metrics_file is not None:

@@ -117,7 +117,9 @@ def _record(cfg: dict) -> dict:
 def refresh_boards(cfg: dict, record: dict) -> Path:
     """Re-render the preset's leaderboard (and the suite / paper-table boards this record belongs to);
     returns the paper-table board if the record has one, else the preset's leaderboard."""
-    return [render_board_file(board) for board in boards_of(cfg, record)][-1]
+    boards = boards_of(cfg, record)
+    paths = [render_board_file(board) for board in boards]
+    return paths[-1] if boards[-1][0] == "table" else paths[0]
 
 
 def boards_of(cfg: dict, record: dict) -> list[tuple]:
@@ -298,8 +300,10 @@ def _pretrain_or_load(cfg: dict, built: dict, timings: dict) -> dict:
     t = time.time()
     # Concurrent jobs of one pretraining (overlapping sweeps) train it once: the others wait here, then reuse
     # the weights (or resume its checkpoint, if it was preempted). A data-parallel run takes no lock: its
-    # processes cannot wait on one between their collectives.
-    with exclusive(out_dir / "pretraining") if not parallel.distributed else contextlib.nullcontext():
+    # processes cannot wait on one between their collectives. Weights already there need no lock (nor a
+    # writable artifacts folder).
+    lock = exclusive(out_dir / "pretraining") if not (parallel.distributed or weights.exists()) else None
+    with lock or contextlib.nullcontext():
         timings["pretrain_reused"] = weights.exists()
         if weights.exists():
             method.load_state_dict(torch.load(weights, map_location="cpu"))

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _deferred: dict = {}   # signum -> the handler that was installed before ours
 _pending: list = []    # (signum, frame) of signals noted during a loop, not yet handed on
 _loops_running = 0
+_handed_over = False   # this process has handed a signal on (and is ending): later ones are moot
 
 
 def defer_to_step_boundary(signum: int) -> None:
@@ -43,13 +44,17 @@ def defer_to_step_boundary(signum: int) -> None:
 
 def stop_deferring(signum: int) -> None:
     """Give ``signum`` back to the handler that was installed before ``defer_to_step_boundary``."""
+    global _handed_over
     if signum in _deferred:
         signal.signal(signum, _deferred.pop(signum))
     _pending.clear()
+    _handed_over = False
 
 
 def _note(signum, frame) -> None:
-    if _loops_running:
+    if _handed_over:  # e.g. a process that handed on another process's signal, then received its own
+        log.warning("caught %s after handing one on: ignored", signal.Signals(signum).name)
+    elif _loops_running:
         log.warning("caught %s: checkpointing at the end of this step, then requeueing",
                     signal.Signals(signum).name)
         _pending.append((signum, frame))
@@ -60,6 +65,13 @@ def _note(signum, frame) -> None:
 def pending() -> bool:
     """Whether a deferred signal waits to be handed on."""
     return bool(_pending)
+
+
+def signalled_elsewhere() -> None:
+    """Another process noted the signal in the last step (nothing follows it but saving): this process hands
+    it on too when its section ends, as if it had noted it."""
+    if not _pending and _deferred:
+        _pending.append((next(iter(_deferred)), None))
 
 
 @contextlib.contextmanager
@@ -99,6 +111,7 @@ def hand_over() -> None:
     that handler lets live (submitit's, on every task but the first) ends here: the requeued job restarts
     every task. A process that has not received the signal yet (another process noted it first) hands on
     the one it defers."""
+    global _handed_over
     if _pending:
         signum, frame = _pending.pop(0)
     elif _deferred:
@@ -106,6 +119,7 @@ def hand_over() -> None:
     else:
         raise SystemExit(0)
     _pending.clear()
+    _handed_over = True
     _call_original(signum, frame)
     raise SystemExit(0)
 

@@ -63,3 +63,21 @@ def test_a_checkpoint_being_replaced_is_never_missing_and_the_previous_is_kept(t
     assert seen and all(isinstance(s, int) for s in seen), sorted({s for s in seen if not isinstance(s, int)})
     assert load_checkpoint(path)["step"] == 299 and load_checkpoint(previous)["step"] == 298
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]
+
+
+def test_where_hard_links_are_refused_the_previous_checkpoint_is_still_kept(tmp_path, monkeypatch):
+    """fs.protected_hardlinks, or a file system without links: the replaced file is moved aside instead."""
+    import os
+
+    from benchmark.artifacts import load_checkpoint, save_checkpoint
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("hard links refused")
+
+    path, previous = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt"
+    save_checkpoint({"step": 1}, path, previous=previous)
+    monkeypatch.setattr(os, "link", refuse)
+    save_checkpoint({"step": 2}, path, previous=previous)
+    save_checkpoint({"step": 3}, path, previous=previous)
+    assert load_checkpoint(path)["step"] == 3 and load_checkpoint(previous)["step"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]

@@ -100,8 +100,13 @@ def test_concurrent_jobs_of_one_pretraining_train_it_once(tmp_path, monkeypatch)
     procs = [ctx.Process(target=pretrain_when_all_are_ready, args=(cfg, barrier)) for _ in range(2)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(timeout=300)
+    try:
+        for p in procs:
+            p.join(timeout=300)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
     assert [p.exitcode for p in procs] == [0, 0]
     run_dir = ex.pretrained_weights(cfg).parent
     assert (run_dir / "method.pt").exists()

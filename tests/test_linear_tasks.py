@@ -220,10 +220,12 @@ def test_every_evaluation_set_has_a_fingerprint_of_its_items(name, replica_root,
     from benchmark.data.image_sets import limit
     from benchmark.registry import DATASETS
 
-    root = write_imagenet100_replica(tmp_path) if name == "imagenet100" else replica_root
+    root = write_imagenet100_replica(tmp_path / "in100") if name == "imagenet100" else replica_root
     options = REPLICA_LOADER_OPTIONS.get(name, {})
-    train, again, test = (DATASETS.get(name)(split, root=str(root), **options) for split in ("train", "train", "test"))
-    assert train.fingerprint() == again.fingerprint() != test.fingerprint()
+    (tmp_path / "elsewhere").symlink_to(root)  # the same files at another path (a node's copy, a mount)
+    train, again, moved, test = (DATASETS.get(name)(split, root=str(r), **options) for split, r in
+                                 (("train", root), ("train", root), ("train", tmp_path / "elsewhere"), ("test", root)))
+    assert train.fingerprint() == again.fingerprint() == moved.fingerprint() != test.fingerprint()
     n = len(train) - 1
     assert limit(train, n, seed=0).fingerprint() != limit(train, n, seed=1).fingerprint()
 

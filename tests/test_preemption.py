@@ -168,3 +168,19 @@ def test_a_failing_section_reports_its_error_not_a_requeue(deferred_usr2):
             assert preemption.pending()
             1 / 0
     assert deferred_usr2 == [] and not preemption.pending()
+
+
+def test_a_last_step_signal_noted_by_another_process_is_handed_on_here_too(deferred_usr2):
+    """Data parallel, last step: the flag is all-reduced, so a process the signal has not reached yet hands it
+    on at the end of its section as well (else its task would end without a result and the job count as
+    failed); and a signal that reaches a process after it handed one on is ignored, not a second requeue."""
+    from benchmark import preemption
+
+    saved = []
+    with pytest.raises(Requeued):
+        with preemption.running_steps():
+            preemption.signalled_elsewhere()
+            saved.append("weights")
+    assert saved == ["weights"] and deferred_usr2 == [signal.SIGUSR2]
+    os.kill(os.getpid(), signal.SIGUSR2)  # its own copy of the signal, arriving late
+    assert deferred_usr2 == [signal.SIGUSR2] and not preemption.pending()

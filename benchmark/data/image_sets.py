@@ -89,7 +89,7 @@ class ImageFiles(_EvaluationSet):
             return image.convert("RGB")
 
     def _hash_items(self, digest) -> None:
-        digest.update("\n".join(self.paths).encode())
+        digest.update(_relative_listing(self.paths))
 
 
 class ArrayImages(_EvaluationSet):
@@ -152,7 +152,7 @@ def _hash_torchvision_items(dataset, digest) -> None:
     for name in ("_image_files", "_images", "_samples", "samples", "imgs"):  # the lists torchvision keeps
         items = getattr(dataset, name, None)
         if items is not None:
-            digest.update("\n".join(map(str, items)).encode())
+            digest.update(_relative_listing([i[0] if isinstance(i, (tuple, list)) else i for i in items]))
             return
     data = getattr(dataset, "data", None)
     if isinstance(data, np.ndarray):  # CIFAR, STL-10
@@ -166,3 +166,15 @@ def limit(dataset: _EvaluationSet, n: Optional[int], seed: int = 0) -> _Evaluati
     if n is None or n >= len(dataset):
         return dataset
     return SubsetView(dataset, torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n])
+
+
+def _relative_listing(paths) -> bytes:
+    """File names relative to the folder they all lie in, in order: the same files read from another place
+    (a node's local copy, another mount, ``data`` vs ``./data``) list the same."""
+    names = [os.path.normpath(str(p)) for p in paths]
+    try:
+        base = os.path.commonpath([os.path.dirname(n) for n in names]) if names else ""
+    except ValueError:  # absolute and relative names mixed
+        base = ""
+    cut = len(base.rstrip(os.sep)) + 1 if base else 0
+    return "\n".join(n[cut:] for n in names).encode()
