@@ -123,7 +123,7 @@ def from_environment(device: torch.device, gather_statistics: bool = True,
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return DataParallel(gather_statistics=gather_statistics, sync_batchnorm=sync_batchnorm), device
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    rank, local_rank = launcher_rank(), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         # submitit may already restrict each task to its own GPU (then it is cuda:0)
         device = torch.device("cuda", local_rank if torch.cuda.device_count() > 1 else 0)

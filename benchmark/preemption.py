@@ -112,12 +112,10 @@ def hand_over() -> None:
     every task. A process that has not received the signal yet (another process noted it first) hands on
     the one it defers."""
     global _handed_over
-    if _pending:
-        signum, frame = _pending.pop(0)
-    elif _deferred:
-        signum, frame = next(iter(_deferred)), None
-    else:
+    signalled_elsewhere()  # nothing noted here: the signal this process defers
+    if not _pending:
         raise SystemExit(0)
+    signum, frame = _pending.pop(0)
     _pending.clear()
     _handed_over = True
     _call_original(signum, frame)
