@@ -16,7 +16,7 @@ process exits with 1.
 
 With cluster=local or cluster=slurm, main() runs nothing: Hydra expands the sweep as usual (command-line
 sweeps and experiment= sweeps alike) and calls main() once per config, which only keeps the resolved
-config; once Hydra is done, the collected configs are submitted as one job graph (benchmark/cluster.py),
+config; once Hydra is done, the collected configs are submitted as one job graph (benchmark/orchestration/cluster.py),
 so that pretraining is deduplicated across the whole sweep and the leaderboard job waits for all of it.
 """
 import logging
@@ -29,8 +29,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.data.errors import DatasetNotFoundError
-from benchmark.experiment import run_experiment
-from benchmark.plugin_configs import register_plugin_configs
+from benchmark.orchestration.pipeline import run_experiment
+from benchmark.orchestration.plugin_configs import register_plugin_configs
 from benchmark.registry import UnknownPluginError
 
 log = logging.getLogger("launch")
@@ -118,7 +118,7 @@ if __name__ == "__main__":
     main()
     report_sweep()
     if COLLECTED:
-        from benchmark.cluster import submit_graph
+        from benchmark.orchestration.cluster import submit_graph
 
         try:
             submit_graph(COLLECTED)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -22,13 +21,6 @@ def config_hash(config: Any, length: int = 12) -> str:
     """Stable hash of a JSON-serialisable config (key order does not matter)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
-
-
-class CorruptCheckpointError(Exception):
-    """A checkpoint file that cannot be read back: truncated, altered, or not a checkpoint."""
-
-
-CHECKPOINT_MAGIC = b"GANREP-CHECKPOINT-1\n"  # then the payload's sha256 in hex, a newline, the torch.save payload
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -60,7 +52,7 @@ def _write_temp(path: Path, write) -> str:
     return tmp
 
 
-def _atomic_write(path: Path, write, previous: Path | None = None) -> None:
+def atomic_write(path: Path, write, previous: Path | None = None) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half of either, and
     never no file. With ``previous``, the file being replaced is kept under that name first (one level of
     history), through a hard link, so ``path`` stays in place until the new file replaces it (where hard
@@ -105,44 +97,17 @@ def save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        _atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
+        atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"))
     finally:
         plt.close(fig)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def save_checkpoint(obj: Any, path: Path, previous: Path | None = None) -> None:
-    """``torch.save`` ``obj`` atomically with a sha256 of the payload in the file, so that ``load_checkpoint``
-    can tell a damaged file; with ``previous``, the checkpoint it replaces is kept there."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    payload = buffer.getvalue()
-    digest = hashlib.sha256(payload).hexdigest().encode()
-    _atomic_write(path, lambda f: f.write(CHECKPOINT_MAGIC + digest + b"\n" + payload), previous=previous)
-
-
-def load_checkpoint(path: Path) -> Any:
-    """Read a ``save_checkpoint`` file; raises CorruptCheckpointError when it is not intact."""
-    try:
-        blob = Path(path).read_bytes()
-    except OSError as e:
-        raise CorruptCheckpointError(f"{path}: cannot be read ({e})") from e
-    if not blob.startswith(CHECKPOINT_MAGIC):
-        raise CorruptCheckpointError(f"{path}: not a checkpoint (no header)")
-    digest, sep, payload = blob[len(CHECKPOINT_MAGIC):].partition(b"\n")
-    if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
-        raise CorruptCheckpointError(f"{path}: sha256 mismatch (truncated or altered)")
-    try:  # RNG states must stay on the CPU
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - anything torch.load raises means the file is unusable
-        raise CorruptCheckpointError(f"{path}: torch.load failed ({e})") from e
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def artifact_dir(root: str | Path, kind: str, name: str, config: Any) -> Path:

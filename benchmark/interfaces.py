@@ -81,7 +81,7 @@ class MethodContext:
     image_size: int
     make_augment: Callable[..., nn.Module]  # make_augment(**overrides) -> batched per-sample augmentation
     # Pass embeddings through it before a batch statistic (variance, covariance): in data-parallel
-    # pretraining it concatenates every process's rows, differentiably (benchmark/distributed.py);
+    # pretraining it concatenates every process's rows, differentiably (benchmark/pretraining/distributed.py);
     # in one process it returns its input.
     gather_batch: Callable[[torch.Tensor], torch.Tensor] = lambda z: z
 

@@ -1,6 +1,6 @@
 """Checkpoint when SLURM signals a preemption or the time limit, at the next step boundary.
 
-submitit's handler for that signal (SIGUSR2) calls the job's ``checkpoint`` (benchmark/cluster.py's
+submitit's handler for that signal (SIGUSR2) calls the job's ``checkpoint`` (benchmark/orchestration/cluster.py's
 StageJob requeues the same call) and requeues the job at once, from inside whatever the process was
 doing; a pretraining run would then restart from its last periodic checkpoint and redo the steps since.
 ``defer_to_step_boundary`` wraps that handler: while a training loop is ``running_steps``, the signal is

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmark.backbones import Flatten
-from benchmark.interfaces import Method, MethodContext
+from benchmark.toolkit import Method, MethodContext
 from benchmark.registry import METHODS
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.interfaces import Method, MethodContext
+from benchmark.toolkit import Method, MethodContext
 from benchmark.registry import METHODS
 
 

@@ -19,10 +19,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from benchmark.domains import DomainMethod
-from benchmark.heads import mlp_projector
-from benchmark.interfaces import Batch, MethodContext
-from benchmark.losses import at_least_float32, invariance_loss
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, invariance_loss, mlp_projector
 from benchmark.registry import METHODS
 
 PERCEPTUAL = ("auto", "off")

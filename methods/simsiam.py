@@ -1,5 +1,5 @@
 """SimSiam (Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021), the poster's
-SSL baseline, on real, synthetic or mixed images (``domain``, see benchmark/domains.py).
+SSL baseline, on real, synthetic or mixed images (``domain``, see benchmark/toolkit/domains.py).
 
 Two augmented views x1, x2; z = projector(backbone(x)), p = predictor(z);
     L = D(p1, stopgrad(z2)) / 2 + D(p2, stopgrad(z1)) / 2,   D(p, z) = -cos(p, z) averaged over the batch.
@@ -16,9 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.domains import DomainMethod, domain_images
-from benchmark.interfaces import Batch, MethodContext
-from benchmark.losses import at_least_float32
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, domain_images
 from benchmark.registry import METHODS
 
 

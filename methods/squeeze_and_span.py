@@ -21,9 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.heads import SqueezeModule, mlp_projector
-from benchmark.interfaces import Batch, Method, MethodContext
-from benchmark.losses import VICRegLoss, covariance_loss, invariance_loss, variance_loss
+from benchmark.toolkit import Batch, Method, MethodContext, SqueezeModule, VICRegLoss, covariance_loss, invariance_loss, mlp_projector, variance_loss
 from benchmark.registry import METHODS
 
 SOURCES = ("generator", "latent")

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.heads import mlp_projector
-from benchmark.interfaces import Batch, GeneratorOutput, Method, MethodContext
-from benchmark.losses import at_least_float32, invariance_loss
+from benchmark.toolkit import Batch, GeneratorOutput, Method, MethodContext, at_least_float32, invariance_loss, mlp_projector
 from benchmark.registry import METHODS
 
 SOURCES = ("generator", "latent")

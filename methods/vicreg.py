@@ -1,10 +1,10 @@
 """VICReg (Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
 Self-Supervised Learning", ICLR 2022), the poster's second SSL baseline, on real, synthetic or mixed
-images (``domain``, see benchmark/domains.py).
+images (``domain``, see benchmark/toolkit/domains.py).
 
 Two augmented views, Z_a and Z_b = projector(backbone(x)):
     L = lambda * MSE(Z_a, Z_b) + mu * s * [L_var(Z_a) + L_var(Z_b)] + nu * [L_cov(Z_a) + L_cov(Z_b)]
-with 25 / 25 / 1 and the terms of benchmark/losses.py. ``variance_convention``: "halved" (s = 1/2) is the
+with 25 / 25 / 1 and the terms of benchmark/toolkit/losses.py. ``variance_convention``: "halved" (s = 1/2) is the
 official VICReg code; "sum" (s = 1) is what the Squeeze-and-Span authors' code does. The result record
 names the one used. The projector is the same MLP as sqsp's student projector (the preset's ``head``),
 so that the comparison with sqsp differs only in the objective and the data.
@@ -15,10 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.domains import DomainMethod, domain_images
-from benchmark.heads import mlp_projector
-from benchmark.interfaces import Batch, MethodContext
-from benchmark.losses import VICRegLoss
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, domain_images, mlp_projector
 from benchmark.registry import METHODS
 
 

@@ -1,6 +1,10 @@
-"""Built-in evaluation tasks; importing this package registers them."""
-from tasks import linear  # noqa: F401
-from tasks import probe  # noqa: F401
-from tasks import detection  # noqa: F401
-from tasks import segmentation  # noqa: F401
-from tasks import normals  # noqa: F401
+"""Built-in evaluation tasks, one folder per family; importing this package registers them.
+
+- ``tasks/linear/``: classification on a frozen backbone (frozen features + L-BFGS, the SGD probe, the
+  transfer suites), with everything they use: feature extraction and its cache, the sweep / select /
+  refit protocol, the logistic solver, the metrics.
+- ``tasks/dense/``: detection, segmentation and surface normals on the backbone's stage maps, with their
+  heads, transforms, fine-tuning loop, metrics and VOC AP.
+- ``tasks/limits.py``: how a preset's ``eval`` limits bound any task.
+"""
+from tasks import dense, linear  # noqa: F401

@@ -24,13 +24,13 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         raise Boom
 
     with pytest.raises(Boom):
-        artifacts._atomic_write(path, failing)
+        artifacts.atomic_write(path, failing)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]  # no temporary file left behind
 
 
 def _read_checkpoints_until_stopped(path, stop, seen):
-    from benchmark.artifacts import load_checkpoint
+    from benchmark.checkpoints import load_checkpoint
 
     while not stop.is_set():
         try:
@@ -46,7 +46,7 @@ def test_a_checkpoint_being_replaced_is_never_missing_and_the_previous_is_kept(t
     always there and intact while the next one replaces it, and the one replaced becomes the previous."""
     import threading
 
-    from benchmark.artifacts import load_checkpoint, save_checkpoint
+    from benchmark.checkpoints import load_checkpoint, save_checkpoint
 
     path, previous = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt"
     save_checkpoint({"step": 0}, path, previous=previous)
@@ -69,7 +69,7 @@ def test_where_hard_links_are_refused_the_previous_checkpoint_is_still_kept(tmp_
     """fs.protected_hardlinks, or a file system without links: the replaced file is moved aside instead."""
     import os
 
-    from benchmark.artifacts import load_checkpoint, save_checkpoint
+    from benchmark.checkpoints import load_checkpoint, save_checkpoint
 
     def refuse(*args, **kwargs):
         raise PermissionError("hard links refused")

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from benchmark.data import build_dataset
-from benchmark.engine import pretrain
+from benchmark.pretraining.engine import pretrain
 from benchmark.interfaces import Batch
-from benchmark.losses import VICRegLoss
+from benchmark.toolkit.losses import VICRegLoss
 from methods.simsiam import simsiam_loss
 from test_losses import ref_covariance, ref_rd, ref_variance
 from test_methods import build

@@ -2,16 +2,14 @@
 puts the paper's numbers beside ours; a sweep of rows runs end to end and resumes."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-from benchmark.boards import render_board, write_board_entry
-from benchmark.experiment import method_config
+from benchmark.reporting.table_leaderboard import render_table_leaderboard, write_board_entry
+from benchmark.orchestration.identity import method_config
 from benchmark.registry import METHODS
-from benchmark.results import load_records, write_record
+from benchmark.reporting.records import load_records, write_record
 from conftest import REPO
 from test_end_to_end import launch, real_fmnist_or_skip
 
@@ -84,7 +82,7 @@ def test_board_renders_ours_beside_the_paper(tmp_path):
         write_record(results, {**record("random_init", seed, top1, f"ri{seed}"), "trained": False})
 
     assert len(load_records(results, "embedded")) == 6  # board entries are not records
-    text = render_board(results, tmp_path / "lb", "embedded", "ablation").read_text()
+    text = render_table_leaderboard(results, tmp_path / "lb", "embedded", "ablation").read_text()
     lines = [line for line in text.splitlines() if line.startswith("| ablation_")]
     assert lines[0].startswith("| ablation_c") and "10.50" in lines[0] and "10.00" in lines[0]  # paper order
     assert "81.00 ± 1.41 (n=2)" in lines[1] and "92.54" in lines[1] and "0, 1" in lines[1]
@@ -92,14 +90,14 @@ def test_board_renders_ours_beside_the_paper(tmp_path):
     assert "74.00 ± 1.41 (n=2)" in text  # the anchor's seeds are averaged too
     assert "poster: CIFAR-10" in text and "compare orderings" in text
     assert (tmp_path / "lb" / "ablation_embedded.png").stat().st_size > 0
-    assert "81.00" in render_board(results, tmp_path / "lb", "embedded", "table1").read_text()
+    assert "81.00" in render_table_leaderboard(results, tmp_path / "lb", "embedded", "table1").read_text()
 
 
 def test_board_entry_pointing_nowhere_is_an_error(tmp_path):
     rec = record("sqsp", 0, 80.0, "gone")
     write_board_entry(tmp_path, "embedded", board("ablation", "ablation_f", 6, 92.54), rec)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        render_board(tmp_path, tmp_path / "lb", "embedded", "ablation")
+        render_table_leaderboard(tmp_path, tmp_path / "lb", "embedded", "ablation")
 
 
 def test_row_sweep_end_to_end_then_resume(tmp_path):

@@ -1,4 +1,4 @@
-"""``cluster=slurm`` and ``cluster=local``: a sweep becomes one job graph (benchmark/cluster.py).
+"""``cluster=slurm`` and ``cluster=local``: a sweep becomes one job graph (benchmark/orchestration/cluster.py).
 
 The SLURM test puts fake ``sbatch``/``srun`` executables on PATH (submitit runs ``sbatch <script>`` and
 reads the job id from its output), so the sbatch scripts of the whole graph are checked without SLURM.
@@ -120,7 +120,7 @@ def test_a_preempted_stage_is_requeued_with_the_same_call():
 
     import submitit
 
-    from benchmark.cluster import StageJob
+    from benchmark.orchestration.cluster import StageJob
 
     job = StageJob()
     assert job(max, 3, 7) == 7
@@ -135,7 +135,7 @@ def test_local_scheduler_runs_whatever_is_ready_and_skips_after_a_failure(tmp_pa
     going (here the slow one only ends once that evaluation has run: a scheduler that waits in list order
     never gets there), an evaluation of a failed pretraining is skipped, the leaderboard job (afterany)
     runs after everything."""
-    from benchmark.cluster import Job, _run_local
+    from benchmark.orchestration.cluster import Job, _run_local
 
     flag = tmp_path / "quick_evaluation_ran"
     wait_for_flag = ["timeout", "120", "bash", "-c", f"until [ -e {flag} ]; do sleep 0.1; done"]
@@ -162,9 +162,9 @@ def test_the_leaderboard_job_renders_each_board_once(tmp_path, monkeypatch, caps
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from benchmark import experiment as ex
-    from benchmark.artifacts import config_hash
-    from benchmark.results import write_record
+    from benchmark.orchestration import identity, stages
+    from benchmark.reporting import leaderboards
+    from benchmark.reporting.records import write_record
 
     cfgs = []
     for seed in (0, 1, 2):
@@ -177,12 +177,12 @@ def test_the_leaderboard_job_renders_each_board_once(tmp_path, monkeypatch, caps
         write_record(tmp_path / "results", {
             "method": "sqsp", "task": cfg["task"]["name"], "preset": "smoke", "seed": cfg["seed"], "headline": "top1",
             "higher_is_better": True, "metrics": {"top1": top1}, "trained": True, "generator": "small_gan",
-            "timings": {}, "config": cfg, "run_hash": config_hash(ex._run_key(cfg))})
+            "timings": {}, "config": cfg, "run_hash": identity.run_hash(cfg)})
     renders = []
-    real_render = ex.render_leaderboard
-    monkeypatch.setattr(ex, "render_leaderboard", lambda *a: renders.append(a) or real_render(*a))
+    real_render = leaderboards.RENDERERS["preset"]
+    monkeypatch.setitem(leaderboards.RENDERERS, "preset", lambda *a: renders.append(a) or real_render(*a))
 
-    written = ex.refresh_all_boards(cfgs)
+    written = stages.refresh_all_leaderboards(cfgs)
     assert len(renders) == 1 and written == [str(tmp_path / "boards" / "smoke.md")]
     assert "65.00 ± 7.07 (n=2)" in (tmp_path / "boards" / "smoke.md").read_text()
     assert "missing records: 1" in capsys.readouterr().out

@@ -6,8 +6,8 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
-from benchmark.leaderboard import render_leaderboard
-from benchmark.results import load_records, record_path, write_record
+from benchmark.reporting.preset_leaderboard import render_preset_leaderboard
+from benchmark.reporting.records import load_records, record_path, write_record
 
 N_DISTINCT = 50
 N_SAME = 8  # processes that all write the one same record path
@@ -36,7 +36,7 @@ def same_path_writer(results: str, i: int, barrier) -> None:
 def board_renderer(results: str, boards: str, barrier) -> None:
     barrier.wait()
     for _ in range(3):
-        render_leaderboard(Path(results), Path(boards), "concurrent")
+        render_preset_leaderboard(Path(results), Path(boards), "concurrent")
 
 
 def test_fifty_processes_write_records_at_once(tmp_path):
@@ -73,11 +73,11 @@ def test_fifty_processes_write_records_at_once(tmp_path):
 def pretrain_when_all_are_ready(cfg: dict, barrier) -> None:
     import torch
 
-    from benchmark import experiment as ex
+    from benchmark.orchestration import stages
 
     torch.set_num_threads(1)
     barrier.wait()
-    ex.pretrain_only(cfg)
+    stages.pretrain_only(cfg)
 
 
 def test_concurrent_jobs_of_one_pretraining_train_it_once(tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_concurrent_jobs_of_one_pretraining_train_it_once(tmp_path, monkeypatch)
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from benchmark import experiment as ex
+    from benchmark.orchestration import identity
     from conftest import REPO, write_fashion_mnist_replica
 
     monkeypatch.setenv("GANREP_DATA", str(write_fashion_mnist_replica(tmp_path / "fmnist")))
@@ -108,7 +108,7 @@ def test_concurrent_jobs_of_one_pretraining_train_it_once(tmp_path, monkeypatch)
             if p.is_alive():
                 p.terminate()
     assert [p.exitcode for p in procs] == [0, 0]
-    run_dir = ex.pretrained_weights(cfg).parent
+    run_dir = identity.pretrained_weights(cfg).parent
     assert (run_dir / "method.pt").exists()
     logged = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(logged) == steps, f"{len(logged)} steps logged for a {steps}-step pretraining: trained twice"

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from benchmark.dense_metrics import SegmentationConfusion, angular_errors, normal_metrics
+from tasks.dense.metrics import SegmentationConfusion, angular_errors, normal_metrics
 
 
 def test_miou_is_accumulated_over_the_whole_set_not_per_image():

@@ -10,13 +10,14 @@ import torch
 
 from benchmark.backbones import TorchvisionResNet, resnet18_cifar
 from benchmark.data.dense_sets import IGNORE_INDEX, to_channels
-from benchmark.dense_heads import UPerNetHead, build_faster_rcnn
-from benchmark.dense_transforms import apply_eval_limits, augment, crop, flip, rescale_factor, resize
-from benchmark.finetune import lr_factor
+from tasks.dense.heads import UPerNetHead, build_faster_rcnn
+from tasks.dense.transforms import augment, crop, flip, rescale_factor, resize
+from tasks.limits import EvalLimits
+from tasks.dense.finetune import lr_factor
 from benchmark.registry import TASKS
-from tasks.dense_data import CanvasSplits
-from tasks.detection import VOCDetectionConfig, _flip
-from tasks.normals import angular_loss
+from tasks.dense.splits import CanvasSplits
+from tasks.dense.detection import VOCDetectionConfig, _flip
+from tasks.dense.normals import angular_loss
 from test_datasets_dense_formats import write_ade_replica, write_voc_replica
 from test_datasets_nyuv2 import write_replica as write_nyuv2_replica
 from test_end_to_end import launch, real_fmnist_or_skip
@@ -86,13 +87,30 @@ def test_detection_flip_mirrors_inclusive_boxes():
     assert target["boxes"].tolist() == [[float(cols.min()), 2.0, float(cols.max()), 4.0]] == [[12.0, 2.0, 16.0, 4.0]]
 
 
+def bound(cfg, dense=True, **limits):
+    return EvalLimits(**limits).bound(cfg, dense=dense)
+
+
 def test_eval_limits_scale_every_size_and_cut_the_batch():
-    det = apply_eval_limits(build_task("voc_det").cfg, {"max_image_side": 200})  # short 480..800, long 1333
+    det = bound(build_task("voc_det").cfg, max_image_side=200)  # short 480..800, long 1333
     assert det.max_size == 200 and det.min_size[-1] == round(800 * 200 / 1333) and len(det.min_size) == 11
-    seg = apply_eval_limits(build_task("ade20k_seg").cfg, {"max_image_side": 256, "max_batch_size": 2})
+    seg = bound(build_task("ade20k_seg").cfg, max_image_side=256, max_batch_size=2)
     assert seg.scale == [256, 64] and seg.crop_size == 64 and seg.batch_size == 2
-    assert apply_eval_limits(seg, {}) is seg and apply_eval_limits(seg, {"max_image_side": 4096}) is seg
-    assert apply_eval_limits(seg, {"max_batch_size": 8}) is seg
+    assert bound(seg) is seg and bound(seg, max_image_side=4096) is seg
+    assert bound(seg, max_batch_size=8) is seg
+    assert bound(seg, iterations=3).iterations == 3  # a preset's value replaces the task's
+
+
+def test_eval_limits_leave_linear_tasks_batches_and_refuse_unknown_keys():
+    """The image side and batch limits are the dense tasks' (a linear task's batch is feature extraction)."""
+    linear = build_task("linear_cifar10").cfg
+    bounded = bound(linear, dense=False, max_batch_size=2, max_image_side=16, wd_grid=[-1.0, 1.0, 2], max_iter=5)
+    assert bounded.batch_size == linear.batch_size and bounded.image_size == linear.image_size
+    assert bounded.wd_grid == [-1.0, 1.0, 2] and bounded.max_iter == 5
+    assert EvalLimits.of({"max_test_samples": 3}).samples("test") == 3
+    assert EvalLimits.of({"max_train_samples": 5}).samples("val") == 5
+    with pytest.raises(ValueError, match="max_epochs.*valid limits"):
+        EvalLimits.of({"max_epochs": 1})
 
 
 def test_gray_and_rgb_conversion():

@@ -1,4 +1,4 @@
-"""Data-parallel pretraining (benchmark/distributed.py): W processes train what one process does.
+"""Data-parallel pretraining (benchmark/pretraining/distributed.py): W processes train what one process does.
 
 The pieces first (sharded augmentation and sampling; the differentiable collectives and the CPU
 synchronised BatchNorm against one process on the whole batch, in float64), then the whole: a
@@ -19,11 +19,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from benchmark.augment import Augment
-from benchmark.distributed import DataParallel, objective_key, synchronize_batchnorm
-from benchmark.engine import checkpoint_rng_states, restore_rng_states
+from benchmark.pretraining.augment import Augment
+from benchmark.pretraining.distributed import DataParallel, objective_key, synchronize_batchnorm
+from benchmark.pretraining.engine import checkpoint_rng_states, restore_rng_states
 from benchmark.interfaces import Generator
-from benchmark.losses import covariance_loss, variance_loss
+from benchmark.toolkit.losses import covariance_loss, variance_loss
 from conftest import REPO, write_fashion_mnist_replica
 
 
@@ -73,14 +73,14 @@ def _config(tmp_path, *overrides) -> dict:
 def test_per_process_statistics_rehash_trained_methods_only(tmp_path, monkeypatch):
     """With a switch off, W processes train another objective, so the world size joins the pretraining
     hash; an anchor trains nothing, and its records must not multiply with the cluster settings."""
-    from benchmark import experiment as ex
+    from benchmark.orchestration import identity
 
     hashes = {}
     for world in ("1", "2"):
         monkeypatch.setenv("WORLD_SIZE", world)
         for method in ("sqsp", "random_init"):
             cfg = _config(tmp_path, f"method={method}", "distributed.gather_statistics=false")
-            hashes[world, method] = ex.pretraining_hash(cfg)
+            hashes[world, method] = identity.pretraining_hash(cfg)
     assert hashes["1", "sqsp"] != hashes["2", "sqsp"]
     assert hashes["1", "random_init"] == hashes["2", "random_init"]
 
@@ -88,20 +88,19 @@ def test_per_process_statistics_rehash_trained_methods_only(tmp_path, monkeypatc
 def test_helper_processes_leave_an_existing_record_to_the_first(tmp_path, monkeypatch):
     """torchrun with skip_existing=true: every process finds the record; only the first reports it (and
     evaluates the anchors, renders the boards); the others end there instead of evaluating anchors."""
-    from benchmark import experiment as ex
-    from benchmark.artifacts import config_hash
-    from benchmark.results import write_record
+    from benchmark.orchestration import identity, pipeline
+    from benchmark.reporting.records import write_record
 
     cfg = _config(tmp_path, "method=sqsp", "task=linear_fmnist", "skip_existing=true")
     record = {"method": "sqsp", "task": "linear_fmnist", "preset": "smoke", "seed": 0,
-              "run_hash": config_hash(ex._run_key(cfg)), "metrics": {"top1": 1.0}}
+              "run_hash": identity.run_hash(cfg), "metrics": {"top1": 1.0}}
     write_record(tmp_path / "results", record)
-    assert ex.expected_record_path(cfg).exists()
+    assert identity.expected_record_path(cfg).exists()
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    assert ex._record(cfg) is None
+    assert pipeline.record_of(cfg) is None
     monkeypatch.setenv("RANK", "0")
-    assert ex._record(cfg)["metrics"] == {"top1": 1.0}
+    assert pipeline.record_of(cfg)["metrics"] == {"top1": 1.0}
 
 
 def _free_port() -> int:

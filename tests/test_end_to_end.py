@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from benchmark.data import DatasetNotFoundError
 from benchmark.data import fashion_mnist as fm
-from benchmark.experiment import run_experiment
+from benchmark.orchestration.pipeline import run_experiment
 from conftest import REPO
 
 

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from benchmark.artifacts import load_checkpoint
+from benchmark.checkpoints import load_checkpoint
 from benchmark.data import build_dataset
-from benchmark.engine import lr_at, pretrain
+from benchmark.pretraining.engine import lr_at, pretrain
 from test_methods import build
 
 CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from benchmark.leaderboard import render_leaderboard, render_markdown
+from benchmark.reporting.preset_leaderboard import render_preset_leaderboard, render_markdown
 
 
 def record(method, seed, top1, trained=True):
@@ -28,7 +28,7 @@ def test_render(tmp_path):
     other["preset"] = "smoke"
     write(results, other)
 
-    path = render_leaderboard(results, tmp_path / "boards", "embedded")
+    path = render_preset_leaderboard(results, tmp_path / "boards", "embedded")
     text = path.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     names = [r.split("|")[1].strip() for r in rows]
@@ -42,7 +42,7 @@ def test_render(tmp_path):
 
 
 def test_render_empty(tmp_path):
-    text = render_leaderboard(tmp_path / "none", tmp_path / "boards", "embedded").read_text()
+    text = render_preset_leaderboard(tmp_path / "none", tmp_path / "boards", "embedded").read_text()
     assert "No results recorded yet" in text
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.linear_protocol import Split, holdout, linear_protocol, weight_decay_grid
-from benchmark.logistic import decision_scores, fit_logistic, logistic_objective
-from benchmark.metrics import mean_per_class_accuracy, top1, voc07_average_precision, voc07_mean_average_precision
+from tasks.linear.protocol import Split, holdout, linear_protocol, weight_decay_grid
+from tasks.linear.logistic import decision_scores, fit_logistic, logistic_objective
+from tasks.linear.metrics import mean_per_class_accuracy, top1, voc07_average_precision, voc07_mean_average_precision
 
 
 # ----------------------------------------------------------------------------------------- metrics
@@ -192,7 +192,7 @@ def test_protocol_rejects_unknown_metric():
 def test_lbfgs_memory_stays_exact_when_the_penalty_changes():
     """On a quadratic every stored pair satisfies y = A s; after the objective gains 1/2 x^T diag(delta) x,
     the corrected pairs satisfy the new secant equation y = (A + diag(delta)) s."""
-    from benchmark.lbfgs import LBFGS
+    from tasks.linear.lbfgs import LBFGS
 
     g = torch.Generator().manual_seed(0)
     m = torch.randn(6, 6, generator=g, dtype=torch.float64)
@@ -216,7 +216,7 @@ def test_lbfgs_memory_stays_exact_when_the_penalty_changes():
 
 
 def test_warm_path_reaches_the_cold_solution():
-    from benchmark.logistic import LogisticPath
+    from tasks.linear.logistic import LogisticPath
 
     x, y = _blobs(300, 5, 3, 5)
     x, y = torch.tensor(x), torch.tensor(y)

@@ -12,11 +12,11 @@ from omegaconf import OmegaConf
 
 from benchmark.backbones import resnet18_cifar
 from benchmark.data.imagenet import imagenet100_classes
-from benchmark.features import cached_evaluation_features
+from tasks.linear.features import cached_evaluation_features
 from benchmark.interfaces import TaskContext
 from benchmark.registry import TASKS
 from conftest import REPO
-from test_datasets_own_formats import (CALTECH_COUNTS, write_caltech_replica, write_imagenet_replica,
+from test_datasets_own_formats import (write_caltech_replica, write_imagenet_replica,
                                        write_jpeg, write_sun_replica, write_voc_replica)
 from test_datasets_torchvision_backed import CASES
 from test_end_to_end import real_fmnist_or_skip
@@ -149,7 +149,7 @@ def test_transfer_embedded_on_fashion_mnist_and_digits():
 
 def test_feature_cache_is_read_back_and_keyed_by_the_weights(replica_root, tmp_path):
     from benchmark.registry import DATASETS
-    from tasks.linear import evaluation_transform
+    from tasks.linear.classification import evaluation_transform
 
     transform, key = evaluation_transform(16, 3)
     data = DATASETS.get("dtd")("train", root=str(replica_root), transform=transform)
@@ -185,14 +185,14 @@ def test_eval_limits_of_the_preset_win(replica_root):
 
 def test_reported_transfer_rows_are_transcribed_consistently(tmp_path):
     """The poster's averages equal the mean of its 11 columns (to its rounding): a check on the copy."""
-    from benchmark.suite_board import load_reported, render_suite_board
+    from benchmark.reporting.suite_leaderboard import load_reported, render_suite_leaderboard
 
     reported = load_reported("transfer_linear")
     assert reported["columns"] == list(build_task("transfer_linear").members)
     for row in reported["rows"]:
         assert len(row["values"]) == 11
         assert sum(row["values"]) / 11 == pytest.approx(row["average"], abs=0.015)
-    board = render_suite_board(tmp_path / "results", tmp_path, "transfer_linear").read_text()
+    board = render_suite_leaderboard(tmp_path / "results", tmp_path, "transfer_linear").read_text()
     assert "## Reported" in board and "Copied from the paper, not measured by this suite." in board
     assert "| ImageNet (Syn. & Real)     | Sq&Sp    | 33.85" in board and "No `task=transfer_linear` results" in board
     assert (tmp_path / "transfer_linear.png").stat().st_size > 0 and "(transfer_linear.png)" in board
@@ -233,9 +233,9 @@ def test_every_evaluation_set_has_a_fingerprint_of_its_items(name, replica_root,
 def test_feature_cache_tells_same_size_sets_apart(replica_root, tmp_path):
     """Two SUN397 partitions or two seeded subsets have one size: each gets its own features."""
     from benchmark.data.image_sets import limit
-    from benchmark.features import extract_evaluation_features
+    from tasks.linear.features import extract_evaluation_features
     from benchmark.registry import DATASETS
-    from tasks.linear import evaluation_transform
+    from tasks.linear.classification import evaluation_transform
 
     transform, key = evaluation_transform(16, 3)
     data = DATASETS.get("dtd")("train", root=str(replica_root), transform=transform)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.augment import make_augment
+from benchmark.pretraining.augment import make_augment
 from benchmark.backbones import resnet18_cifar
 from benchmark.interfaces import Batch, MethodContext
-from benchmark.losses import VICRegLoss, covariance_loss, invariance_loss, variance_loss
+from benchmark.toolkit.losses import VICRegLoss, covariance_loss, invariance_loss, variance_loss
 from methods.squeeze_and_span import SqueezeAndSpan, SqueezeAndSpanConfig
 
 EPS = 1e-4

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.augment import make_augment
+from benchmark.pretraining.augment import make_augment
 from benchmark.backbones import resnet18_cifar
-from benchmark.engine import build_optimizer
+from benchmark.pretraining.engine import build_optimizer
 from benchmark.interfaces import Batch, MethodContext
 from benchmark.registry import METHODS
 
@@ -104,8 +104,8 @@ def test_unknown_domain_names_the_valid_ones(small_generator, name, bad):
 def test_every_evaluation_backbone_carries_the_dense_heads(name, small_generator):
     """Dense tasks build on ``forward_stages``: every method's evaluation network must provide stage maps
     (finest first) that a UPerNet head and a Faster R-CNN accept, on images larger than pretraining's."""
-    from benchmark.dense_heads import UPerNetHead, build_faster_rcnn
-    from tasks.detection import FashionMNISTDetectionConfig
+    from tasks.dense.heads import UPerNetHead, build_faster_rcnn
+    from tasks.dense.detection import FashionMNISTDetectionConfig
 
     backbone = build(name, small_generator).evaluation_backbone()
     if name == "raw_pixels":  # no stage maps: an anchor of the classification tasks only
@@ -128,7 +128,7 @@ def test_every_method_pretrains_in_float64(name, options, small_generator, fmnis
     """``+pretrain.precision=float64`` (exactness checks on the CPU) runs every method end to end, and
     hands back float32 networks for evaluation."""
     from benchmark.data import build_dataset
-    from benchmark.engine import pretrain
+    from benchmark.pretraining.engine import pretrain
 
     method = build(name, small_generator, **options)
     if not method.needs_training:

@@ -15,8 +15,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from benchmark import experiment as ex
-from benchmark.cluster import StageJob
+from benchmark.orchestration import identity, stages
+from benchmark.orchestration.cluster import StageJob
 from conftest import REPO, write_fashion_mnist_replica
 from test_resume import assert_state_dicts_equal
 
@@ -62,11 +62,11 @@ def test_signal_checkpoints_the_current_step_and_requeued_job_ends_bitwise_equal
     executor.update_parameters(timeout_min=10, tasks_per_node=tasks)
     full_cfg, signalled_cfg = stage_config(tmp_path / "full"), stage_config(tmp_path / "signalled")
 
-    full = executor.submit(StageJob(), ex.pretrain_only, full_cfg)
+    full = executor.submit(StageJob(), stages.pretrain_only, full_cfg)
     full_weights = Path(full.results()[0])
 
-    job = executor.submit(StageJob(), ex.pretrain_only, signalled_cfg)
-    run_dir = Path(ex.pretrained_weights(signalled_cfg)).parent
+    job = executor.submit(StageJob(), stages.pretrain_only, signalled_cfg)
+    run_dir = Path(identity.pretrained_weights(signalled_cfg)).parent
     deadline, sent = time.time() + 180, False
     while not sent and time.time() < deadline and not job.done():
         logged = (run_dir / "metrics.jsonl").read_text().count("\n") if (run_dir / "metrics.jsonl").exists() else 0
@@ -131,7 +131,7 @@ def test_a_signal_in_the_last_step_is_handed_on_once_the_weights_are_saved(defer
     weights) to end, then requeues; the requeued job finds the weights. Before, it was never handed on."""
     from benchmark import preemption
     from benchmark.data import build_dataset
-    from benchmark.engine import pretrain
+    from benchmark.pretraining.engine import pretrain
     from test_methods import build
     from test_resume import CFG
 

@@ -1,7 +1,7 @@
 """Records name the code that produced them: the commit, dirty only when code or configs changed."""
 import subprocess
 
-from benchmark.results import git_commit
+from benchmark.reporting.records import git_commit
 
 
 def test_git_commit_is_dirty_for_code_not_for_records_or_leaderboards(tmp_path):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.artifacts import load_checkpoint
+from benchmark.checkpoints import CHECKPOINT, PREVIOUS_CHECKPOINT, load_checkpoint
 from benchmark.data import build_dataset
-from benchmark.engine import CHECKPOINT, PREVIOUS_CHECKPOINT, pretrain
+from benchmark.pretraining.engine import pretrain
 from conftest import REPO, write_fashion_mnist_replica
 from test_methods import build
 
@@ -172,7 +172,7 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(uninterrupted, small_g
         latest.write_bytes(latest.read_bytes()[:1000])
     else:  # killed between the two renames of a rotation
         latest.unlink()
-    with caplog.at_level(logging.WARNING, logger="benchmark.engine"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.pretraining.engine"):
         method, stats = run(interrupted, small_generator, data, scramble=True)
     assert stats["resumed_from"] == 4
     assert "previous checkpoint" in caplog.text
@@ -185,7 +185,7 @@ def test_both_checkpoints_damaged_start_over(uninterrupted, small_generator, cap
     expected, interrupted, data = uninterrupted
     corrupt(interrupted / CHECKPOINT)
     (interrupted / PREVIOUS_CHECKPOINT).write_bytes(b"not a checkpoint")
-    with caplog.at_level(logging.WARNING, logger="benchmark.engine"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.pretraining.engine"):
         method, stats = run(interrupted, small_generator, data)
     assert stats["resumed_from"] == 0
     assert "starts over" in caplog.text

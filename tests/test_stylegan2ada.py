@@ -1,5 +1,5 @@
 """The StyleGAN2-ADA re-implementation on tiny configs (the comparison against NVIDIA's own code is
-benchmarks/stylegan2ada_equivalence.py; no NVIDIA code is used here)."""
+measurements/stylegan2ada_equivalence.py; no NVIDIA code is used here)."""
 from __future__ import annotations
 
 import math

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from benchmark.voc_detection_eval import class_average_precision, voc_detection_metrics
+from tasks.dense.voc_ap import class_average_precision, voc_detection_metrics
 
 GT = np.array([[1.0, 1.0, 10.0, 10.0]])  # 10 x 10 pixels in VOC's inclusive coordinates
 

@@ -3,7 +3,7 @@
 A dense set yields ``(image, target)`` with ``image`` a (3, H, W) uint8 tensor at the file's own size
 (the task resizes and augments image and target together) and ``target`` a dict of tensors:
   - detection (``DetectionFiles``): ``boxes`` (K, 4) float32 (x1, y1, x2, y2) in 0-based inclusive
-    pixels (VOC's 1-based XML coordinates minus 1, the convention of benchmark/voc_detection_eval.py),
+    pixels (VOC's 1-based XML coordinates minus 1, the convention of tasks/dense/voc_ap.py),
     ``labels`` (K,) int64 indices into ``classes``, ``difficult`` (K,) bool;
   - segmentation (``SegmentationFiles``): ``mask`` (H, W) int64 class indices, ``IGNORE_INDEX`` where unlabelled;
   - surface normals: ``normals`` (3, H, W) float32 unit vectors and ``valid`` (H, W) bool.

@@ -7,7 +7,7 @@ drawn from ``seed`` (and the split), so a canvas set is the same on every machin
 
 Targets per canvas, the annotations a detection / segmentation task needs:
   - ``boxes`` (K, 4) float: (x1, y1, x2, y2) tight around each item's visible pixels, in inclusive pixel
-    coordinates (the VOC convention of ``benchmark/voc_detection_eval.py``; add 1 to x2, y2 for
+    coordinates (the VOC convention of ``tasks/dense/voc_ap.py``; add 1 to x2, y2 for
     torchvision's half-open boxes);
   - ``labels`` (K,) int64: the Fashion-MNIST class (0-9);
   - ``masks`` (K, H, W) bool: each item's pixels (intensity above ``mask_threshold``);

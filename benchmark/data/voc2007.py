@@ -12,7 +12,7 @@ Targets are an (N, 20) float matrix holding 1 where the flag is 1 and 0 otherwis
 absent when training the classifiers, the usual convention for VOC07 linear classification (e.g.
 Goyal et al., "Scaling and Benchmarking Self-Supervised Visual Representation Learning", 2019;
 Ericsson et al., "How Well Do Self-Supervised Models Transfer?", 2021). The (N, 20) bool mask
-``difficult`` marks the 0 flags, which the devkit's AP leaves out of the ranking (benchmark/metrics.py).
+``difficult`` marks the 0 flags, which the devkit's AP leaves out of the ranking (tasks/linear/metrics.py).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ layouts are not objects). Boxes are the XML's 1-based inclusive pixel coordinate
 the convention of benchmark/data/dense_sets.py; a few VOC2012 files write them as floats (e.g.
 2011_003353.xml, ``<ymin>45.70000076293945</ymin>``), which are kept as written. ``<difficult>`` is
 missing from some VOC2012 objects and then reads 0. Difficult boxes are kept, as detectron2 keeps them
-for training; the evaluator (benchmark/voc_detection_eval.py) leaves them out of the AP.
+for training; the evaluator (tasks/dense/voc_ap.py) leaves them out of the AP.
 """
 from __future__ import annotations
 

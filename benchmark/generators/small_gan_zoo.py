@@ -15,7 +15,7 @@ import torchvision
 from benchmark import preemption
 from benchmark.artifacts import artifact_dir, atomic_torch_save, atomic_write_text, exclusive
 from benchmark.data import build_dataset
-from benchmark.engine import remove_checkpoints
+from benchmark.checkpoints import remove_checkpoints
 from benchmark.generators.train_small_gan import build_networks, train_small_gan
 from benchmark.registry import GENERATORS
 

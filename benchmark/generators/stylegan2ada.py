@@ -5,7 +5,7 @@ Data", NeurIPS 2020) written from the published architecture description. It use
 ops (no custom CUDA/C++ plug-ins) and runs in float32 everywhere. The module tree, parameter names,
 buffer names and shapes follow NVIDIA's ``stylegan2-ada-pytorch`` ``training/networks.py``, so a
 ``state_dict`` taken from an official ``G`` or ``G_ema`` loads with ``load_state_dict(..., strict=True)``;
-``benchmarks/stylegan2ada_equivalence.py`` checks outputs against the official code. The discriminator
+``measurements/stylegan2ada_equivalence.py`` checks outputs against the official code. The discriminator
 is in stylegan2ada_discriminator.py; the layers both networks share (equalised learning rate, bias +
 activation, the mapping network) in stylegan2ada_layers.py; the resampling and modulation ops in
 stylegan2ada_ops.py.

@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from benchmark import preemption
-from benchmark.artifacts import save_checkpoint
-from benchmark.engine import (CHECKPOINT, PREVIOUS_CHECKPOINT, global_rng_state, load_latest_checkpoint,
-                              set_global_rng_state)
+from benchmark.checkpoints import (CHECKPOINT, PREVIOUS_CHECKPOINT, global_rng_state, load_latest_checkpoint,
+                                   save_checkpoint, set_global_rng_state)
 from benchmark.generators.small_gan import SmallDiscriminator, SmallGenerator
 
 log = logging.getLogger(__name__)

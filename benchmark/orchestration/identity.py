@@ -1,0 +1,94 @@
+"""Run identity: the hashes that name a pretraining's weights and a run's record.
+
+The *pretraining key* holds everything that shapes the trained weights (the method's options and
+version, the backbone, the schedule, the seed, the generator and the real data it consumes) and not
+the task, so ``task=a`` then ``task=b`` pretrain once; its hash names
+``<paths.artifacts>/pretrain/<method>-<hash>/``. The *run key* adds the task and the preset's eval
+limits; its hash names the record ``<paths.results>/<preset>/<task>/<method>-<hash>.json``.
+
+Where data lives (``root``, ``cache_dir``, ``download``) is not identity. Neither is an option declared
+after records existed while it holds the value every earlier run had (``NEUTRAL_DEFAULTS``): declaring
+a default must not re-key every cached artifact and record.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.artifacts import artifact_dir, config_hash
+from benchmark.pretraining.distributed import objective_key
+from benchmark.registry import METHODS
+from benchmark.reporting.records import record_path
+from benchmark.orchestration.resources import pretraining_processes
+
+DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
+# pretrain.* options declared after records existed, at the value every earlier run had
+NEUTRAL_DEFAULTS = {"precision": "float32", "deterministic": False}
+
+
+def plain(cfg) -> dict:
+    """A resolved config as plain containers (a Hydra DictConfig is resolved first)."""
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def method_config(cfg: dict, method_cls):
+    return method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
+
+
+def _data_identity(data_cfg: dict) -> dict:
+    return {k: v for k, v in data_cfg.items() if k not in DATA_LOCATION_KEYS}
+
+
+def _schedule_identity(pretrain_cfg: dict) -> dict:
+    return {k: v for k, v in pretrain_cfg.items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
+
+
+def pretraining_key(cfg: dict, method_cls) -> dict:
+    """Everything that shapes the pretrained weights; its hash names the artifact."""
+    sources = method_cls.consumed_sources(method_config(cfg, method_cls))
+    uses_generator, uses_real = "generator" in sources, "real" in sources
+    key = {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": _schedule_identity(cfg["pretrain"]),
+           "seed": cfg["seed"], "generator": cfg["generator"] if uses_generator else None,
+           "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
+           "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
+           "method_version": method_cls.version}
+    # several processes train what one does unless per-process statistics were asked for
+    data_parallel = objective_key(pretraining_processes(cfg), **cfg.get("distributed", {}))
+    if data_parallel is not None and method_cls.needs_training:
+        key["data_parallel"] = data_parallel
+    return key
+
+
+def pretraining_hash(cfg: dict) -> str:
+    return config_hash(pretraining_key(cfg, METHODS.get(cfg["method"]["name"])))
+
+
+def run_key(cfg: dict) -> dict:
+    return {"pretraining": pretraining_key(cfg, METHODS.get(cfg["method"]["name"])), "task": cfg["task"],
+            "eval": cfg["eval"]}
+
+
+def run_hash(cfg: dict) -> str:
+    return config_hash(run_key(cfg))
+
+
+def pretraining_dir(cfg: dict) -> Path:
+    """Where this config's pretraining writes (weights, checkpoints, metrics)."""
+    method_cls = METHODS.get(cfg["method"]["name"])
+    return artifact_dir(cfg["paths"]["artifacts"], "pretrain", cfg["method"]["name"], pretraining_key(cfg, method_cls))
+
+
+def pretrained_weights(cfg: dict) -> Path | None:
+    """Where this config's pretrained weights are (or will be); None for a method that does not train."""
+    if not METHODS.get(cfg["method"]["name"]).needs_training:
+        return None
+    return pretraining_dir(cfg) / "method.pt"
+
+
+def expected_record_path(cfg: dict) -> Path:
+    """Where the record of this config is (or will be) written."""
+    cfg = plain(cfg)
+    probe = {"preset": cfg["preset"], "task": cfg["task"]["name"], "method": cfg["method"]["name"],
+             "run_hash": run_hash(cfg)}
+    return record_path(Path(cfg["paths"]["results"]), probe)

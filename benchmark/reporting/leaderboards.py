@@ -1,0 +1,43 @@
+"""Which leaderboards a record appears on, and rendering one of them by kind.
+
+A leaderboard is named by a tuple ``(kind, results dir, leaderboards dir, *names)``:
+- ``("preset", results, out, preset)``: ``leaderboards/<preset>.md``, every record of the preset;
+- ``("suite", results, out, suite)``: ``leaderboards/<suite>.md``, a column per member of a transfer suite;
+- ``("table", results, out, preset, board)``: ``leaderboards/<board>_<preset>.md``, one of the paper's tables.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.reporting.preset_leaderboard import render_preset_leaderboard
+from benchmark.reporting.suite_leaderboard import is_suite_record, render_suite_leaderboard
+from benchmark.reporting.table_leaderboard import render_table_leaderboard, write_board_entry
+
+RENDERERS = {"preset": render_preset_leaderboard, "suite": render_suite_leaderboard,
+             "table": render_table_leaderboard}
+
+
+def leaderboards_of(cfg: dict, record: dict) -> list[tuple]:
+    """The leaderboards this record appears on, the preset's first. Files the record's paper-table entry
+    on the way (a run of a row of ``board``, on the task that board shows)."""
+    results, leaderboards = cfg["paths"]["results"], cfg["paths"]["leaderboards"]
+    boards = [("preset", results, leaderboards, cfg["preset"])]
+    if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows
+        boards.append(("suite", results, leaderboards, record["task"]))
+    if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
+        write_board_entry(Path(results), cfg["preset"], cfg["board"], record)
+        boards.append(("table", results, leaderboards, cfg["preset"], cfg["board"]["name"]))
+    return boards
+
+
+def render(leaderboard: tuple) -> Path:
+    kind, results, out, *names = leaderboard
+    return RENDERERS[kind](Path(results), Path(out), *names)
+
+
+def refresh_leaderboards(cfg: dict, record: dict) -> Path:
+    """Re-render every leaderboard this record is on; returns the paper table's if it has one, else the
+    preset's."""
+    boards = leaderboards_of(cfg, record)
+    paths = [render(board) for board in boards]
+    return paths[-1] if boards[-1][0] == "table" else paths[0]

@@ -1,0 +1,58 @@
+"""Which images a self-supervised baseline pretrains on: ``domain`` = syn | real | syn_real.
+
+The poster's SSL comparison pretrains SimSiam and VICReg on real images ("Real"), on the generator's
+samples ("Syn") and on both ("Real & Syn"). "syn_real" means the union of the two sets: each batch
+holds ``syn_fraction`` generated images and the rest real ones, augmented and encoded together as one
+batch drawn from a mixed data set would be (unlike sqsp, whose squeeze and span terms see their own
+batches).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from benchmark.interfaces import Batch, Method, MethodContext
+from benchmark.toolkit.losses import at_least_float32
+
+DOMAINS = ("syn", "real", "syn_real")
+SOURCES_OF_DOMAIN = {"syn": frozenset({"generator"}), "real": frozenset({"real"}),
+                     "syn_real": frozenset({"generator", "real"})}
+
+
+def split_for(domain: str, batch_size: int, syn_fraction: float) -> tuple[int, int]:
+    if domain == "syn":
+        return batch_size, 0
+    if domain == "real":
+        return 0, batch_size
+    n_syn = round(syn_fraction * batch_size)
+    return n_syn, batch_size - n_syn
+
+
+def domain_images(batch: Batch) -> torch.Tensor:
+    """The step's images, synthetic first, in [-1, 1]."""
+    if batch.syn is None:
+        return batch.real
+    if batch.real is None:
+        return batch.syn.images
+    return torch.cat([at_least_float32(batch.syn.images), at_least_float32(batch.real)])
+
+
+class DomainMethod(Method):
+    """A method whose ``cfg.domain`` (one of ``domains``) decides what it consumes and how a batch splits;
+    ``cfg.syn_fraction`` is the synthetic share of a syn_real batch."""
+
+    domains: ClassVar[tuple] = DOMAINS
+
+    @classmethod
+    def consumed_sources(cls, cfg) -> frozenset:
+        if cfg.domain not in cls.domains:
+            raise ValueError(f"method {cls.name!r}: domain must be one of {cls.domains}, got {cfg.domain!r}")
+        return SOURCES_OF_DOMAIN[cfg.domain]
+
+    def __init__(self, cfg, ctx: MethodContext):
+        super().__init__(cfg, ctx)
+        self.consumed_sources(cfg)  # rejects an unknown domain before anything is built
+
+    def split_batch(self, batch_size: int) -> tuple[int, int]:
+        return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)

@@ -1,0 +1,118 @@
+"""Semantic segmentation on a pretrained backbone: a UPerNet head (segmentation-models-pytorch's decoder,
+tasks/dense/heads.py) on the backbone's stage maps, trained with per-pixel cross-entropy (unlabelled
+pixels ignored), scored by mIoU and pixel accuracy over the whole evaluation set (tasks/dense/metrics.py).
+
+  - ``task=ade20k_seg``: ADE20K (ADEChallengeData2016, 150 classes), mmsegmentation's UPerNet-R50
+    512x512 recipe (launch/task/ade20k_seg.yaml says where ours differs);
+  - ``task=fmnist_seg``: the offline benchmark of benchmark/data/fmnist_canvas.py (Fashion-MNIST items on
+    64-px canvases; background + 10 classes), minutes on a CPU, through the same code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.data.dense_sets import IGNORE_INDEX
+from tasks.dense.metrics import SegmentationConfusion
+from tasks.dense.pixel_protocol import fit_and_score
+from benchmark.interfaces import Task, TaskContext
+from benchmark.registry import TASKS
+from tasks.dense.splits import CanvasSplits, OfficialSplits
+
+@dataclass
+class SegmentationConfig:
+    iterations: int = 160000  # SGD steps; a preset may cap them (eval.iterations)
+    batch_size: int = 16
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_iterations: int = 0
+    poly_power: float = 0.9  # lr x (1 - i / iterations) ** poly_power
+    finetune_backbone: bool = True
+    decoder_channels: int = 512
+    scale: list = field(default_factory=lambda: [2048, 512])  # (long, short) the image is rescaled to fit
+    ratio_range: list = field(default_factory=lambda: [0.5, 2.0])  # training rescale ratios
+    crop_size: int = 512
+    flip: bool = True
+    num_workers: int = 4
+    seed: int = 0
+
+
+def train_and_evaluate(backbone: nn.Module, train_set, test_set, cfg: SegmentationConfig, ctx: TaskContext,
+                       name: str) -> dict[str, float]:
+    num_classes = len(train_set.classes)
+
+    def pixel_loss(logits, target):
+        return F.cross_entropy(logits, target["mask"], ignore_index=IGNORE_INDEX)
+
+    def score(predictions):
+        confusion = SegmentationConfusion(num_classes, IGNORE_INDEX)
+        for logits, target in predictions:
+            confusion.update(logits.argmax(0), target["mask"])
+        return confusion.metrics()
+
+    return fit_and_score(backbone, train_set, test_set, cfg, ctx, name, num_classes, pixel_loss, score)
+
+
+@dataclass
+class FashionMNISTSegmentationConfig(SegmentationConfig):
+    train_canvases: int = 4000
+    test_canvases: int = 1000
+    image_size: int = 64
+
+
+class _WithBackground(torch.utils.data.Dataset):
+    """Canvases as a segmentation set: class 0 is the background, 1..10 the Fashion-MNIST classes."""
+
+    def __init__(self, canvases):
+        self.canvases, self.classes = canvases, ["background"] + list(canvases.classes)
+
+    def __len__(self) -> int:
+        return len(self.canvases)
+
+    def __getitem__(self, i: int):
+        image, target = self.canvases[i]
+        return image, {"mask": target["mask"]}
+
+
+class FashionMNISTSegmentation(CanvasSplits, Task):
+    """UPerNet on Fashion-MNIST canvases: mIoU over background + 10 classes, pixel accuracy."""
+
+    headline = "mIoU"
+    higher_is_better = True
+    anchors = ("random_init",)  # raw pixels have no stage maps
+
+    def __init__(self, cfg: dict):
+        super().__init__(FashionMNISTSegmentationConfig(**cfg))
+
+    def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
+        train, test = self.splits(ctx)
+        return train_and_evaluate(backbone, _WithBackground(train), _WithBackground(test), self.cfg, ctx, self.name)
+
+
+@dataclass
+class ADE20KSegmentationConfig(SegmentationConfig):
+    train_split: str = "train"
+    test_split: str = "val"
+
+
+class ADE20KSegmentation(OfficialSplits, Task):
+    """UPerNet fine-tuned on ADE20K training, mIoU / pixel accuracy on validation (launch/task/ade20k_seg.yaml)."""
+
+    headline = "mIoU"
+    higher_is_better = True
+    anchors = ("random_init",)
+    dataset = "ade20k"
+
+    def __init__(self, cfg: dict):
+        super().__init__(ADE20KSegmentationConfig(**cfg))
+
+    def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
+        return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
+
+
+TASKS.register("fmnist_seg")(FashionMNISTSegmentation)
+TASKS.register("ade20k_seg")(ADE20KSegmentation)
