@@ -112,7 +112,14 @@ class Method(nn.Module):
         unknown = sorted(set(values) - valid)
         if unknown:
             raise ValueError(f"method {cls.name!r} has no option(s) {unknown}; valid options: {sorted(valid)}")
-        return cls.Config(**values)
+        cfg = cls.Config(**values)
+        # a default such as II("head.embed_dim") is filled by the preset when Hydra composes the config
+        unresolved = {f.name: v for f in dataclasses.fields(cfg) if isinstance(v := getattr(cfg, f.name), str)
+                      and v.startswith("${")}
+        if unresolved:
+            raise ValueError(f"method {cls.name!r}: options {unresolved} come from the preset when launch.py composes "
+                             "the config; outside it, pass their values")
+        return cfg
 
     @classmethod
     def consumed_sources(cls, cfg: Any) -> frozenset:

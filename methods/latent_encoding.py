@@ -13,6 +13,8 @@ entry. The generator is frozen but differentiable, so the reconstruction trains 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from omegaconf import II
 from pathlib import Path
 
 import torch
@@ -55,8 +57,8 @@ class LatentEncodingConfig:
     recon_weight: float = 1.0    # pixel reconstruction of real images (syn_real)
     perceptual: str = "auto"     # "auto": add the VGG-16 term when its weights are on disk; "off"
     perceptual_weight: float = 1.0
-    projector_hidden_dim: int = 512
-    projector_hidden_layers: int = 4
+    projector_hidden_dim: int = II("head.hidden_dim")
+    projector_hidden_layers: int = II("head.hidden_layers")
 
 
 @METHODS.register("latent_encoding")

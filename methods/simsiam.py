@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omegaconf import II
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,8 +35,8 @@ def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch
 class SimSiamConfig:
     domain: str = "real"           # syn | real | syn_real
     syn_fraction: float = 0.5      # share of generated images in a syn_real batch
-    embed_dim: int = 2048          # projector output and predictor input/output
-    predictor_hidden_dim: int = 512
+    embed_dim: int = II("head.embed_dim")  # projector output and predictor input/output
+    predictor_hidden_dim: int = II("head.predictor_hidden_dim")
     fix_predictor_lr: bool = True
 
 

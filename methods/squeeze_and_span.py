@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omegaconf import II
+
 import torch
 
 from benchmark.toolkit import Batch, Method, MethodContext, SqueezeModule, VICRegLoss, covariance_loss, invariance_loss, mlp_projector, variance_loss
@@ -36,9 +38,9 @@ class SqueezeAndSpanConfig:
     nu_cov: float = 1.0  # weight of the covariance terms
     source: str = "generator"  # "generator": block features h_g; "latent": the latent w
     zg_varcov: str = "poster"  # "poster" | "log_only" (see the module docstring)
-    projector_hidden_dim: int = 512
-    projector_hidden_layers: int = 4
-    embed_dim: int = 2048  # width of Z_f, Z_g, Z_r; the squeeze module's width too
+    projector_hidden_dim: int = II("head.hidden_dim")
+    projector_hidden_layers: int = II("head.hidden_layers")
+    embed_dim: int = II("head.embed_dim")  # width of Z_f, Z_g, Z_r; the squeeze module's width too
 
 
 @METHODS.register("sqsp")

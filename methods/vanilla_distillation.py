@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omegaconf import II
+
 import torch
 from torch import nn
 
@@ -39,8 +41,8 @@ class VanillaDistillationConfig:
     source: str = "generator"  # "generator": pooled block features; "latent": w
     augment: bool = True       # the student sees a[G(w)]; false = the ablation's row a
     lambda_rd: float = 1.0     # loss scale; with plain SGD it acts as a learning-rate multiplier
-    projector_hidden_dim: int = 512
-    projector_hidden_layers: int = 4
+    projector_hidden_dim: int = II("head.hidden_dim")
+    projector_hidden_layers: int = II("head.hidden_layers")
 
 
 @METHODS.register("distill")

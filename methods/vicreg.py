@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omegaconf import II
+
 import torch
 
 from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, domain_images, mlp_projector
@@ -27,9 +29,9 @@ class VICRegConfig:
     mu_var: float = 25.0
     nu_cov: float = 1.0
     variance_convention: str = "halved"  # "halved" (official VICReg) | "sum" (Squeeze-and-Span's code)
-    projector_hidden_dim: int = 512
-    projector_hidden_layers: int = 4
-    embed_dim: int = 2048
+    projector_hidden_dim: int = II("head.hidden_dim")
+    projector_hidden_layers: int = II("head.hidden_layers")
+    embed_dim: int = II("head.embed_dim")
 
 
 @METHODS.register("vicreg")

@@ -193,7 +193,7 @@ def test_collectives_give_the_one_process_gradients():
 # the smoke preset's 4 images per view and process, about 1% by step 5; two one-process float32 runs that
 # differ only in memory format drift apart as much. In float64 that drift stays below 1e-9.
 SQSP_SMOKE = ["preset=smoke", "method=sqsp", "task=linear_fmnist", "anchors=false", "device=cpu", "pretrain.steps=6",
-              "+pretrain.precision=float64"]
+              "pretrain.precision=float64"]
 
 
 def _launch(root, data, *extra, processes=1):

@@ -12,7 +12,8 @@ from benchmark.pretraining.engine import lr_at, pretrain
 from test_methods import build
 
 CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
-       "log_every": 1, "checkpoint_every": 2}
+       "log_every": 1, "checkpoint_every": 2,
+       "precision": "float32", "deterministic": False}
 
 
 def test_schedule_warmup_then_cosine_to_zero():

@@ -23,7 +23,7 @@ from test_resume import assert_state_dicts_equal
 STEPS = 40
 OVERRIDES = ["preset=smoke", "method=simsiam", "method.domain=syn_real", "anchors=false", "device=cpu",
              f"pretrain.steps={STEPS}", "pretrain.checkpoint_every=1000", "pretrain.log_every=1",
-             "+pretrain.deterministic=true"]  # no periodic checkpoint: any resume is from the signal's
+             "pretrain.deterministic=true"]  # no periodic checkpoint: any resume is from the signal's
 
 
 def stage_config(root: Path) -> dict:

@@ -24,7 +24,7 @@ from test_methods import build
 # simsiam on syn_real draws from every source of randomness the loop has: the real-data sampler, the
 # generator's sampling RNG and torch's global RNG (augmentations)
 LAUNCH_ARGS = ["preset=smoke", "method=simsiam", "method.domain=syn_real", "anchors=false", "pretrain.steps=40",
-               "pretrain.checkpoint_every=1", "pretrain.log_every=1", "+pretrain.deterministic=true", "device=cpu"]
+               "pretrain.checkpoint_every=1", "pretrain.log_every=1", "pretrain.deterministic=true", "device=cpu"]
 
 
 def launch_cmd(root):
@@ -93,7 +93,7 @@ def test_sigkilled_launch_resumes_bitwise_exactly(tmp_path):
 
 
 CFG = {"steps": 8, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 2,
-       "log_every": 1, "checkpoint_every": 1, "deterministic": True}
+       "log_every": 1, "checkpoint_every": 1, "precision": "float32", "deterministic": True}
 
 
 class Death(Exception):

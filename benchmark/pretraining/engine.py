@@ -13,7 +13,7 @@ On several processes (``parallel``, benchmark/pretraining/distributed.py) ``batc
 process draws the global batch's indices and latents, keeps its rows, trains through DDP with
 synchronised BatchNorm, and logs the mean over processes; only the first process writes files.
 
-``precision`` (set it with ``+pretrain.precision=float64``): the default trains in float32 (bf16 autocast on
+``precision`` (``pretrain.precision``, declared with ``deterministic`` in every preset): float32 trains in float32 (bf16 autocast on
 CUDA); ``float64`` runs the method, the generator and the data in double precision on the CPU, to check
 that two computations are the same up to rounding (e.g. one process against several) without float32's
 rounding, which BatchNorm over small smoke batches amplifies step after step.
@@ -97,7 +97,7 @@ def build_optimizer(method: Method, cfg: dict) -> torch.optim.Optimizer:
 def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: dict, out_dir: Path,
              device: torch.device, seed: int, parallel: DataParallel = SINGLE_PROCESS) -> dict:
     """Train ``method`` for ``cfg["steps"]`` steps; returns run statistics. Resumes from out_dir."""
-    precision = cfg.get("precision", "float32")
+    precision = cfg["precision"]  # launch/preset/*.yaml declares both
     if precision not in PRECISIONS:
         raise ValueError(f"pretrain.precision={precision!r}: choose one of {PRECISIONS}")
     if precision == "float64" and device.type != "cpu":
@@ -128,7 +128,7 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         restore_rng_states(state, parallel)
         start = state["step"]
         log.info("resuming pretraining at step %d from %s", start, out_dir)
-    deterministic = bool(cfg.get("deterministic", False))
+    deterministic = bool(cfg["deterministic"])
     was_deterministic, default_dtype = torch.are_deterministic_algorithms_enabled(), torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # latents and augmentation parameters are drawn in it
     if deterministic:
