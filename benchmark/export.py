@@ -1,7 +1,7 @@
 """Export a pretrained backbone to the checkpoint formats detectron2 and mmsegmentation read.
 
-Neither library can be a dependency here (DESIGN.md), so the suite writes their files for users who
-have them, each with a config snippet that sets what the weights assume.
+Neither library is installed with the suite (both need compiled builds matched to torch), so the suite
+writes their files for users who have them, each with a config snippet that sets what the weights assume.
 
 detectron2 (its ``tools/convert-torchvision-to-d2.py`` convention for torchvision-style ResNets): a
 pickle ``{"model": {name: numpy array}, "__author__": ..., "matching_heuristics": True}`` with

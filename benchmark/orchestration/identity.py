@@ -53,8 +53,10 @@ def pretraining_key(cfg: dict, method_cls) -> dict:
            "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
            "method_version": method_cls.version}
-    # several processes train what one does unless per-process statistics were asked for
-    data_parallel = objective_key(pretraining_processes(cfg), **cfg.get("distributed", {}))
+    # several processes train what one does unless per-process statistics were asked for (a config from
+    # before the ``distributed`` section existed was one process, where the switches change nothing)
+    processes = pretraining_processes(cfg)
+    data_parallel = objective_key(processes, **cfg["distributed"]) if processes > 1 else None
     if data_parallel is not None and method_cls.needs_training:
         key["data_parallel"] = data_parallel
     return key

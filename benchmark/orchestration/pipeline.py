@@ -74,7 +74,7 @@ class Built:
 
 def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
     """The method (with its backbone and generator), the task and its context, before any pretraining."""
-    parallel, device = from_environment(resolve_device(cfg["device"]), **cfg.get("distributed", {}))
+    parallel, device = from_environment(resolve_device(cfg["device"]), **cfg["distributed"])
     method_cls = METHODS.get(cfg["method"]["name"])
     method_cfg = method_config(cfg, method_cls)
     task = TASKS.get(cfg["task"]["name"])({k: v for k, v in cfg["task"].items() if k != "name"})

@@ -116,8 +116,8 @@ def launcher_rank() -> int:
     return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
-def from_environment(device: torch.device, gather_statistics: bool = True,
-                     sync_batchnorm: bool = True) -> tuple[DataParallel, torch.device]:
+def from_environment(device: torch.device, gather_statistics: bool,
+                     sync_batchnorm: bool) -> tuple[DataParallel, torch.device]:
     """Join the process group that the launcher describes (torchrun's or submitit's RANK, WORLD_SIZE,
     LOCAL_RANK, MASTER_ADDR, MASTER_PORT); returns this process's place and its device (GPU local_rank)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

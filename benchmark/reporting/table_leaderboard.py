@@ -1,11 +1,12 @@
-"""Boards: leaderboards laid out like one of the paper's tables, with the paper's numbers beside ours.
+"""Table leaderboards: laid out like one of the paper's tables, with the paper's numbers beside ours.
 
 A board (``launch/board/<name>.yaml``) is a set of rows (``launch/row/<name>_*.yaml``); each row is a
 method config plus the cells that describe it in the paper's table and the number the paper reports.
 ``python launch.py -m experiment=<name>`` runs every row; each finished run writes a small entry
 ``results/<preset>/_boards/<board>/<row>-seed<seed>.json`` that points at its result record, so a
 record shared by two boards (full sqsp is both Table 1's last row and the ablation's row f) is
-computed once. ``leaderboards/<board>_<preset>.md`` (+ ``.png``) is rendered from these entries.
+computed once. ``leaderboards/<board>_<preset>.md`` (+ ``.png``) is rendered from these entries; its
+title and description are the board yaml's as it is now (each entry keeps the copy it was run with).
 
     python -m benchmark.reporting --board ablation --preset embedded
 """
@@ -15,10 +16,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from benchmark.artifacts import atomic_write_text, save_figure
 from benchmark.reporting.cells import ANCHOR_LABELS, format_cell
 from benchmark.reporting.records import BOARDS_DIR, load_records, record_path
+
+BOARD_CONFIGS = Path(__file__).resolve().parents[2] / "launch" / "board"
+DESCRIPTIVE_KEYS = ("title", "description")  # prose: a fix to it shows on the rendered table at once
 
 
 def board_dir(results_dir: Path, preset: str, board: str) -> Path:
@@ -125,6 +130,10 @@ def render_table_leaderboard(results_dir: Path, out_dir: Path, preset: str, boar
     df, meta = board_frame(results_dir, preset, board)
     if df.empty:
         raise FileNotFoundError(f"no entries for board {board!r} under {board_dir(results_dir, preset, board)}")
+    described = BOARD_CONFIGS / f"{board}.yaml"
+    if described.exists():
+        current = yaml.safe_load(described.read_text())
+        meta = {**meta, **{k: current[k] for k in DESCRIPTIVE_KEYS if k in current}}
     anchors = [r for r in load_records(results_dir, preset) if r["method"] in ANCHOR_LABELS]
     path = Path(out_dir) / f"{board}_{preset}.md"
     atomic_write_text(path, render_board_markdown(df, meta, anchors, preset))

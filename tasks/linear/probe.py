@@ -1,7 +1,7 @@
 """The paper's in-domain linear probe (``task=probe_<dataset>``): a linear layer trained by SGD on a
 frozen backbone, with augmentation.
 
-Protocol (DESIGN.md, as in the SimSiam / VICReg CIFAR evaluations): the backbone stays in eval mode
+Protocol (the Squeeze-and-Span authors' linear evaluation, as in the SimSiam / VICReg CIFAR evaluations): the backbone stays in eval mode
 (batch-norm statistics frozen) and receives no gradient; a linear layer on its pooled features is
 trained for 90 epochs by SGD (momentum 0.9, no weight decay) at lr 30 for batch 256 (scaled linearly
 with the batch), cosine-annealed per step, on random-resized crops with horizontal flips; the test
