@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmark.backbones import Flatten
-from benchmark.toolkit import Method, MethodContext
 from benchmark.registry import METHODS
+from benchmark.toolkit import Method, MethodContext
 
 
 @dataclass

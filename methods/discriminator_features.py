@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.toolkit import Method, MethodContext
 from benchmark.registry import METHODS
+from benchmark.toolkit import Method, MethodContext
 
 
 class DiscriminatorFeatures(nn.Module):

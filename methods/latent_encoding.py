@@ -13,16 +13,15 @@ entry. The generator is frozen but differentiable, so the reconstruction trains 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from omegaconf import II
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
+from omegaconf import II
 
-from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, invariance_loss, mlp_projector
 from benchmark.registry import METHODS
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, invariance_loss, mlp_projector
 
 PERCEPTUAL = ("auto", "off")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

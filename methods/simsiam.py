@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import II
-
 import torch
 import torch.nn.functional as F
+from omegaconf import II
 from torch import nn
 
-from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, domain_images
 from benchmark.registry import METHODS
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, domain_images
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -19,12 +19,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from omegaconf import II
 
-import torch
-
-from benchmark.toolkit import Batch, Method, MethodContext, SqueezeModule, VICRegLoss, covariance_loss, invariance_loss, mlp_projector, variance_loss
 from benchmark.registry import METHODS
+from benchmark.toolkit import (
+    Batch,
+    Method,
+    MethodContext,
+    SqueezeModule,
+    VICRegLoss,
+    covariance_loss,
+    invariance_loss,
+    mlp_projector,
+    variance_loss,
+)
 
 SOURCES = ("generator", "latent")
 ZG_VARCOV = ("poster", "log_only")

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import II
-
 import torch
+from omegaconf import II
 from torch import nn
 
-from benchmark.toolkit import Batch, GeneratorOutput, Method, MethodContext, at_least_float32, invariance_loss, mlp_projector
 from benchmark.registry import METHODS
+from benchmark.toolkit import (
+    Batch,
+    GeneratorOutput,
+    Method,
+    MethodContext,
+    at_least_float32,
+    invariance_loss,
+    mlp_projector,
+)
 
 SOURCES = ("generator", "latent")
 

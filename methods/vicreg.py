@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from omegaconf import II
 
-import torch
-
-from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, domain_images, mlp_projector
 from benchmark.registry import METHODS
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, domain_images, mlp_projector
 
 
 @dataclass

@@ -17,10 +17,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.artifacts import artifact_dir, config_hash
+from benchmark.orchestration.resources import pretraining_processes
 from benchmark.pretraining.distributed import objective_key
 from benchmark.registry import METHODS
 from benchmark.reporting.records import record_path
-from benchmark.orchestration.resources import pretraining_processes
 
 DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
 # pretrain.* options declared after records existed, at the value every earlier run had

@@ -26,8 +26,14 @@ from benchmark.data import build_dataset
 from benchmark.generators import build_generator
 from benchmark.interfaces import Generator, Method, MethodContext, Task, TaskContext
 from benchmark.orchestration.anchors import anchor_configs
-from benchmark.orchestration.identity import (expected_record_path, method_config, plain, pretraining_dir,
-                                              pretraining_key, run_hash)
+from benchmark.orchestration.identity import (
+    expected_record_path,
+    method_config,
+    plain,
+    pretraining_dir,
+    pretraining_key,
+    run_hash,
+)
 from benchmark.pretraining.augment import make_augment
 from benchmark.pretraining.distributed import DataParallel, from_environment, launcher_rank
 from benchmark.pretraining.engine import pretrain

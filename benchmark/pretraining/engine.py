@@ -41,10 +41,16 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from benchmark import preemption
-from benchmark.checkpoints import (CHECKPOINT, PREVIOUS_CHECKPOINT, global_rng_state, load_latest_checkpoint,
-                                   save_checkpoint, set_global_rng_state)
-from benchmark.pretraining.distributed import SINGLE_PROCESS, DataParallel, TrainingStep, synchronize_batchnorm
+from benchmark.checkpoints import (
+    CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    global_rng_state,
+    load_latest_checkpoint,
+    save_checkpoint,
+    set_global_rng_state,
+)
 from benchmark.interfaces import Batch, Generator, Method
+from benchmark.pretraining.distributed import SINGLE_PROCESS, DataParallel, TrainingStep, synchronize_batchnorm
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("float32", "float64")

@@ -17,7 +17,6 @@ from benchmark.reporting.cells import ANCHOR_LABELS, format_cell, variant_labels
 from benchmark.reporting.records import load_records
 
 
-
 def records_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r, label in zip(records, variant_labels(records)):

@@ -21,13 +21,13 @@ import torch
 from torch import nn
 
 from benchmark.data.dense_sets import dense_subset, to_channels
-from tasks.dense.heads import build_faster_rcnn
-from tasks.dense.finetune import finetune, forever, sgd
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense.finetune import finetune, forever, sgd
+from tasks.dense.heads import build_faster_rcnn
+from tasks.dense.splits import CanvasSplits, OfficialSplits
 from tasks.dense.voc_ap import voc_detection_metrics
 from tasks.limits import EvalLimits
-from tasks.dense.splits import CanvasSplits, OfficialSplits
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tasks.dense.metrics import angular_errors, normal_metrics
-from tasks.dense.pixel_protocol import fit_and_score
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense.metrics import angular_errors, normal_metrics
+from tasks.dense.pixel_protocol import fit_and_score
 from tasks.dense.splits import OfficialSplits
+
 
 def angular_loss(predicted: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean over valid pixels of 1 - cos(predicted, target); predictions (N, 3, H, W) are normalised first."""

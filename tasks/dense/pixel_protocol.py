@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.data.dense_sets import dense_subset, to_channels
+from tasks.dense.finetune import finetune, forever, sgd
 from tasks.dense.heads import UPerNetHead
 from tasks.dense.transforms import augment, evaluation_view
 from tasks.limits import EvalLimits
-from tasks.dense.finetune import finetune, forever, sgd
 
 log = logging.getLogger(__name__)
 

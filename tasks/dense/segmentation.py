@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.data.dense_sets import IGNORE_INDEX
-from tasks.dense.metrics import SegmentationConfusion
-from tasks.dense.pixel_protocol import fit_and_score
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense.metrics import SegmentationConfusion
+from tasks.dense.pixel_protocol import fit_and_score
 from tasks.dense.splits import CanvasSplits, OfficialSplits
+
 
 @dataclass
 class SegmentationConfig:

@@ -17,16 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-
 from benchmark.data import build_dataset
 from benchmark.data.image_sets import limit
-from tasks.linear.features import cached_evaluation_features, extract_features
 from benchmark.interfaces import Task, TaskContext
-from tasks.linear.protocol import Split, holdout, linear_protocol
-from tasks.linear.metrics import CLASSIFICATION_METRICS
 from benchmark.registry import DATASETS, TASKS
 from tasks.limits import EvalLimits
 from tasks.linear.evaluation_sets import evaluation_transform, open_evaluation_set, takes_transform
+from tasks.linear.features import cached_evaluation_features, extract_features
+from tasks.linear.metrics import CLASSIFICATION_METRICS
+from tasks.linear.protocol import Split, holdout, linear_protocol
 
 log = logging.getLogger(__name__)
 VALIDATION = ("official", "holdout")
