@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from conftest import REPO, write_fashion_mnist_replica
+from tests.helpers.launching import REPO
+from tests.helpers.replicas import write_fashion_mnist_replica
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""GANRep Bench tests; the folders mirror the package layout (benchmark/, methods/, tasks/)."""

@@ -1,0 +1,69 @@
+"""The pretraining engine: schedule, and a run that dies resumes from its last checkpoint."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from benchmark.checkpoints import load_checkpoint
+from benchmark.data import build_dataset
+from benchmark.pretraining.engine import lr_at, pretrain
+from tests.helpers.methods import build
+
+CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
+       "log_every": 1, "checkpoint_every": 2,
+       "precision": "float32", "deterministic": False}
+
+
+def test_schedule_warmup_then_cosine_to_zero():
+    assert lr_at(0, 10, 1.0, 2) == pytest.approx(0.5)
+    assert lr_at(1, 10, 1.0, 2) == pytest.approx(1.0)
+    assert lr_at(2, 10, 1.0, 2) == pytest.approx(1.0)
+    assert lr_at(6, 10, 1.0, 2) == pytest.approx(0.5)
+    assert lr_at(10, 10, 1.0, 2) == pytest.approx(0.0)
+
+
+class Death(Exception):
+    pass
+
+
+def test_killed_run_resumes_from_checkpoint(tmp_path, fmnist_replica, small_generator, monkeypatch):
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    method = build("squeeze", small_generator)  # synthetic only: the same weights and RNG give the same step
+    calls = {"n": 0}
+    real_sample = small_generator.sample
+
+    def dying_sample(*args, **kwargs):  # the process dies while drawing the batch of step index 3
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Death
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(small_generator, "sample", dying_sample)
+    with pytest.raises(Death):
+        pretrain(method, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert checkpoint["step"] == 2
+
+    monkeypatch.setattr(small_generator, "sample", real_sample)
+    resumed = build("squeeze", small_generator)
+    with torch.no_grad():  # a fresh process: other weights and RNG state until the checkpoint loads
+        for p in resumed.parameters():
+            p.add_(1.0)
+    torch.manual_seed(456)
+    stats = pretrain(resumed, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
+    assert stats["resumed_from"] == 2 and stats["steps"] == 4
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [0, 1, 2, 2, 3]  # steps 0-2 before the death, then 2-3 after resuming
+    # step 2 ran twice from the checkpointed weights, optimizer and RNG states: the same loss both times
+    assert logged[2]["loss"] == pytest.approx(logged[3]["loss"], rel=1e-5)
+
+
+def test_non_finite_loss_stops_with_the_terms(tmp_path, fmnist_replica, small_generator):
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    method = build("sqsp", small_generator)
+    with torch.no_grad():
+        method.projector[-1].weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 0"):
+        pretrain(method, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
