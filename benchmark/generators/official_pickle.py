@@ -27,7 +27,7 @@ Format facts (learned by reading NVIDIA's stylegan2-ada-pytorch; no code copied 
   of ``dnnlib.tflib.network.Network`` objects) and converts them.  That path is not
   supported here: the global is refused with a hint (``LegacyTFPickleError``).
 * Tensors inside a plain pickle (PyTorch's own ``__reduce_ex__``, checked on the
-  installed torch with protocols 0-5, see ``tests/test_official_pickle.py``):
+  installed torch with protocols 0-5, see ``tests/benchmark/generators/test_official_pickle.py``):
   ``torch._utils._rebuild_parameter(data, requires_grad, OrderedDict())`` for
   ``nn.Parameter``, ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
   requires_grad, OrderedDict()[, metadata])`` for tensors, and the storage as

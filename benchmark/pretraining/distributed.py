@@ -19,7 +19,7 @@ parameters) from identically seeded RNGs and keeps its own contiguous rows of it
   respect to its own rows, and DDP's mean over processes gives the exact gradient of the global loss.
 
 With both switches on, W processes follow the loss curve of one process at the same global batch up to
-float rounding (tests/test_distributed.py runs it with two CPU processes). Either switch off changes
+float rounding (tests/benchmark/pretraining/test_distributed.py runs it with two CPU processes). Either switch off changes
 the objective, so the pretraining hash then records the world size (``objective_key``).
 """
 from __future__ import annotations
