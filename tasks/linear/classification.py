@@ -62,9 +62,10 @@ class LinearClassification(Task):
         self.headline = self.cfg.metric
 
     def run(self, backbone, ctx: TaskContext) -> dict[str, float]:
-        cfg = EvalLimits.of(ctx.eval_cfg).bound(self.cfg)  # a preset's limit wins (smoke: 2 values)
+        limits = EvalLimits.of(ctx.eval_cfg)
+        cfg = limits.bound(self.cfg)  # a preset's limit wins (smoke: 2 values)
         t0 = time.time()
-        splits = self._splits(backbone, ctx)
+        splits = self._splits(backbone, ctx, limits)
         if cfg.validation == "official":
             fit, val = splits["train"], splits["val"]
         else:
@@ -85,9 +86,8 @@ class LinearClassification(Task):
             else:
                 build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split)
 
-    def _splits(self, backbone, ctx: TaskContext) -> dict[str, Split]:
+    def _splits(self, backbone, ctx: TaskContext, limits: EvalLimits) -> dict[str, Split]:
         names = ("train", "val", "test") if self.cfg.validation == "official" else ("train", "test")
-        limits = EvalLimits.of(ctx.eval_cfg)
         if not takes_transform(DATASETS.get(self.cfg.dataset)):
             return {s: self._in_memory_split(backbone, ctx, s, limits.samples(s)) for s in names}
         return {s: self._evaluation_split(backbone, ctx, s, limits.samples(s)) for s in names}
