@@ -12,6 +12,7 @@
   ``ref_rd``, ``EPS``).
 - pickles: the fake NVIDIA ``torch_utils`` / ``dnnlib`` modules official network pickles are written with
   (``fake_nvidia_modules``, ``FakeEasyDict``, ``MODULE_SRC``, ``FAKE_MODULES``).
-- stylegan: ``randomize_()``, random weights for the StyleGAN2-ADA networks.
+- stylegan: ``randomize_()`` (random weights for the StyleGAN2-ADA networks), ``make_networks()`` (a small
+  32 px G_ema / D pair) and ``write_official_pickle()`` (an official-layout network pickle of them).
 - pretraining: ``RESUME_CFG`` (the exact-resume tests' pretraining config) and ``assert_state_dicts_equal()``.
 """
