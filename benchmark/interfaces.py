@@ -79,7 +79,10 @@ class MethodContext:
     generator: Optional[Generator]
     image_channels: int
     image_size: int
-    make_augment: Callable[..., nn.Module]  # make_augment(**overrides) -> batched per-sample augmentation
+    # make_augment(source="real" | "synthetic", **overrides) -> the batched augmentation of images from that
+    # source under the preset's ``augment`` section (e.g. one parameter set per synthetic batch, as the
+    # Squeeze-and-Span authors' code); ``overrides`` are the method's own choices and win
+    make_augment: Callable[..., nn.Module]
     # Pass embeddings through it before a batch statistic (variance, covariance): in data-parallel
     # pretraining it concatenates every process's rows, differentiably (benchmark/pretraining/distributed.py);
     # in one process it returns its input.

@@ -3,8 +3,9 @@ SSL baseline, on real, synthetic or mixed images (``domain``, see benchmark/tool
 
 Two augmented views x1, x2; z = projector(backbone(x)), p = predictor(z);
     L = D(p1, stopgrad(z2)) / 2 + D(p2, stopgrad(z1)) / 2,   D(p, z) = -cos(p, z) averaged over the batch.
-Projector: SimSiam's CIFAR variant, 2 layers, BN on both, no ReLU after the last:
-Linear-BN-ReLU-Linear-BN. Predictor: the bottleneck Linear(D, D/4)-BN-ReLU-Linear(D/4, D), 2048-512-2048
+Projector: ``projector_layers`` Linear layers, each followed by BN, with ReLU between them and none after
+the last: 2 (Linear-BN-ReLU-Linear-BN) is SimSiam's CIFAR variant and the Squeeze-and-Span authors' CIFAR
+baseline, 3 their STL-10 one (the preset's ``head.simsiam_projector_layers``). Predictor: the bottleneck Linear(D, D/4)-BN-ReLU-Linear(D/4, D), 2048-512-2048
 in the paper. ``fix_predictor_lr``: the predictor keeps the peak learning rate while everything else
 follows the cosine schedule, as the SimSiam paper recommends.
 """
@@ -18,7 +19,7 @@ from omegaconf import II
 from torch import nn
 
 from benchmark.registry import METHODS
-from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32, domain_images
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, at_least_float32
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -36,6 +37,7 @@ class SimSiamConfig:
     syn_fraction: float = 0.5      # share of generated images in a syn_real batch
     embed_dim: int = II("head.embed_dim")  # projector output and predictor input/output
     predictor_hidden_dim: int = II("head.predictor_hidden_dim")
+    projector_layers: int = II("head.simsiam_projector_layers")  # 2 on CIFAR, 3 on STL-10 in the paper
     fix_predictor_lr: bool = True
 
 
@@ -46,13 +48,15 @@ class SimSiam(DomainMethod):
     def __init__(self, cfg: SimSiamConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
         d, h = cfg.embed_dim, cfg.predictor_hidden_dim
-        self.projector = nn.Sequential(
-            nn.Linear(ctx.backbone.feature_dim, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True),
-            nn.Linear(d, d, bias=False), nn.BatchNorm1d(d),
-        )
+        if cfg.projector_layers < 1:
+            raise ValueError(f"method.projector_layers must be >= 1, got {cfg.projector_layers}")
+        layers, width = [], ctx.backbone.feature_dim
+        for _ in range(cfg.projector_layers - 1):
+            layers += [nn.Linear(width, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True)]
+            width = d
+        self.projector = nn.Sequential(*layers, nn.Linear(width, d, bias=False), nn.BatchNorm1d(d))
         self.predictor = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
                                        nn.Linear(h, d))
-        self.augment = ctx.make_augment()
 
     def parameter_groups(self) -> list[dict]:
         predictor = list(self.predictor.parameters())
@@ -61,9 +65,8 @@ class SimSiam(DomainMethod):
         return [{"params": rest}, {"params": predictor, "fixed_lr": self.cfg.fix_predictor_lr}]
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        images = domain_images(batch)
-        z1 = self.projector(self.backbone(self.augment(images)))
-        z2 = self.projector(self.backbone(self.augment(images)))
+        z1 = self.projector(self.backbone(self.augmented_view(batch)))
+        z2 = self.projector(self.backbone(self.augmented_view(batch)))
         loss = simsiam_loss(self.predictor(z1), self.predictor(z2), z1, z2)
         # the per-dimension std of the normalised z: 1/sqrt(D) when healthy, 0 when collapsed
         z_std = F.normalize(at_least_float32(z1.detach()), dim=1).std(0).mean()
@@ -71,4 +74,4 @@ class SimSiam(DomainMethod):
 
     def describe(self) -> dict:
         return {"domain": self.cfg.domain, "fix_predictor_lr": self.cfg.fix_predictor_lr,
-                "augmentation": "per-sample parameters"}
+                "projector_layers": self.cfg.projector_layers, "augmentation": self.augmentation_description()}

@@ -67,7 +67,7 @@ class VanillaDistillation(Method):
                       else sum(shape[0] for shape in ctx.generator.feature_shapes))
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, target_dim,
                                        cfg.projector_hidden_layers)
-        self.augment = ctx.make_augment() if cfg.augment else nn.Identity()
+        self.augment = ctx.make_augment(source="synthetic") if cfg.augment else nn.Identity()
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         prediction = self.projector(self.backbone(self.augment(batch.syn.images)))
@@ -76,4 +76,5 @@ class VanillaDistillation(Method):
 
     def describe(self) -> dict:
         return {"target": "w" if self.cfg.source == "latent" else "pooled block features, concatenated",
-                "augmentation": "per-sample parameters" if self.cfg.augment else "none"}
+                "augmentation": ("none" if not self.cfg.augment else "one parameter set per batch"
+                                 if self.augment.same_on_batch else "per-sample parameters")}

@@ -17,7 +17,7 @@ import torch
 from omegaconf import II
 
 from benchmark.registry import METHODS
-from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, domain_images, mlp_projector
+from benchmark.toolkit import Batch, DomainMethod, MethodContext, VICRegLoss, mlp_projector
 
 
 @dataclass
@@ -27,7 +27,7 @@ class VICRegConfig:
     lambda_inv: float = 25.0
     mu_var: float = 25.0
     nu_cov: float = 1.0
-    variance_convention: str = "halved"  # "halved" (official VICReg) | "sum" (Squeeze-and-Span's code)
+    variance_convention: str = II("objective.vicreg_variance")  # "halved" (official VICReg) | "sum" (the authors')
     projector_hidden_dim: int = II("head.hidden_dim")
     projector_hidden_layers: int = II("head.hidden_layers")
     embed_dim: int = II("head.embed_dim")
@@ -41,17 +41,15 @@ class VICReg(DomainMethod):
         super().__init__(cfg, ctx)
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
                                        cfg.projector_hidden_layers)
-        self.augment = ctx.make_augment()
         self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention,
                                       gather=ctx.gather_batch)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        images = domain_images(batch)
-        z_a = self.projector(self.backbone(self.augment(images)))
-        z_b = self.projector(self.backbone(self.augment(images)))
+        z_a = self.projector(self.backbone(self.augmented_view(batch)))
+        z_b = self.projector(self.backbone(self.augmented_view(batch)))
         out = self.vicreg_loss(z_a, z_b)
         return {"loss": out["loss"], **{k: v.detach() for k, v in out.items() if k != "loss"}}
 
     def describe(self) -> dict:
         return {"domain": self.cfg.domain, "variance_convention": self.cfg.variance_convention,
-                "augmentation": "per-sample parameters"}
+                "augmentation": self.augmentation_description()}

@@ -23,8 +23,14 @@ from benchmark.registry import METHODS
 from benchmark.reporting.records import record_path
 
 DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
-# pretrain.* options declared after records existed, at the value every earlier run had
-NEUTRAL_DEFAULTS = {"precision": "float32", "deterministic": False}
+# options declared after records existed, at the value every earlier run had, per config section
+# (``method``: per method name)
+NEUTRAL_DEFAULTS = {
+    "pretrain": {"precision": "float32", "deterministic": False, "lr_schedule": "per_step", "steps_per_epoch": None},
+    "backbone": {"zero_init_residual": False, "input_norm": "none"},
+    "augment": {"crop_size": None, "synthetic": "per_sample", "blur_p": 0.5, "blur_kernel": None},
+    "method": {"simsiam": {"projector_layers": 2}},
+}
 
 
 def plain(cfg) -> dict:
@@ -33,26 +39,34 @@ def plain(cfg) -> dict:
 
 
 def method_config(cfg: dict, method_cls):
-    return method_cls.make_config({k: v for k, v in cfg["method"].items() if k != "name"})
+    """The method's config dataclass; an option declared after a record was written takes the value the
+    record's run had (``NEUTRAL_DEFAULTS``), so every committed config still builds."""
+    neutral = NEUTRAL_DEFAULTS["method"].get(cfg["method"]["name"], {})
+    return method_cls.make_config({**neutral, **{k: v for k, v in cfg["method"].items() if k != "name"}})
 
 
 def _data_identity(data_cfg: dict) -> dict:
     return {k: v for k, v in data_cfg.items() if k not in DATA_LOCATION_KEYS}
 
 
-def _schedule_identity(pretrain_cfg: dict) -> dict:
-    return {k: v for k, v in pretrain_cfg.items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
+def _without_neutral(section: dict, neutral: dict) -> dict:
+    return {k: v for k, v in section.items() if k not in neutral or v != neutral[k]}
 
 
 def pretraining_key(cfg: dict, method_cls) -> dict:
     """Everything that shapes the pretrained weights; its hash names the artifact."""
     sources = method_cls.consumed_sources(method_config(cfg, method_cls))
     uses_generator, uses_real = "generator" in sources, "real" in sources
-    key = {"method": cfg["method"], "backbone": cfg["backbone"], "pretrain": _schedule_identity(cfg["pretrain"]),
+    key = {"method": _without_neutral(cfg["method"], NEUTRAL_DEFAULTS["method"].get(cfg["method"]["name"], {})),
+           "backbone": _without_neutral(cfg["backbone"], NEUTRAL_DEFAULTS["backbone"]),
+           "pretrain": _without_neutral(cfg["pretrain"], NEUTRAL_DEFAULTS["pretrain"]),
            "seed": cfg["seed"], "generator": cfg["generator"] if uses_generator else None,
            "data": _data_identity(cfg["data"]),  # fixes the image shape even when no real image is used
            "real_data_used": uses_real, "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
            "method_version": method_cls.version}
+    augment = _without_neutral(cfg.get("augment") or {}, NEUTRAL_DEFAULTS["augment"])
+    if augment:  # a section declared after records existed: in the key only where it changes something
+        key["augment"] = augment
     # several processes train what one does unless per-process statistics were asked for (a config from
     # before the ``distributed`` section existed was one process, where the switches change nothing)
     processes = pretraining_processes(cfg)

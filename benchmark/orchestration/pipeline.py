@@ -53,10 +53,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def student_image_size(cfg: dict, real_train) -> int:
+    """The student's input size: the augmentation's crop (``augment.crop_size``), else the real data's size."""
+    return cfg["augment"]["crop_size"] or real_train.image_size
+
+
 def check_generator_matches_data(generator, real_train, cfg: dict) -> None:
-    """The backbone, augmentation and evaluation take the data's image shape; the generator must make it too."""
+    """The backbone, augmentation and evaluation take the data's image shape; the generator must make it too.
+    With ``augment.crop_size`` set, the augmentation resizes every image to it, so only the channels must agree
+    (the STL-10 recipe: a 128 px generator, 96 px real images, 64 px crops)."""
     made = (generator.image_channels, generator.resolution)
     data = (real_train.channels, real_train.image_size)
+    if cfg["augment"]["crop_size"]:
+        made, data = made[:1] + (None,), data[:1] + (None,)
     if made != data:
         raise ValueError(
             f"generator {cfg['generator']['name']!r} makes {made[0]}-channel {made[1]} px images but data "
@@ -86,10 +95,11 @@ def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
     task = TASKS.get(cfg["task"]["name"])({k: v for k, v in cfg["task"].items() if k != "name"})
 
     real_train = build_dataset(cfg["data"], "train")  # fails early, with where it looked, if data is missing
+    image_size = student_image_size(cfg, real_train)
     task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
                            eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
                            features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
-                           image_channels=real_train.channels, image_size=real_train.image_size)
+                           image_channels=real_train.channels, image_size=image_size)
     if check_task:
         task.check_data(task_ctx)  # the evaluation data too, before any pretraining
     generator = None
@@ -103,10 +113,11 @@ def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
     torch.manual_seed(cfg["seed"])
     backbone = build_backbone(cfg["backbone"], real_train.channels)
     shard = (parallel.rank, parallel.world_size)
+    augment_cfg = {k: v for k, v in cfg["augment"].items() if k != "crop_size"}
     ctx = MethodContext(backbone=backbone, generator=generator, image_channels=real_train.channels,
-                        image_size=real_train.image_size,
-                        make_augment=lambda **kw: make_augment(real_train.image_size, real_train.channels,
-                                                               shard=shard, **kw),
+                        image_size=image_size,
+                        make_augment=lambda source="real", **kw: make_augment(
+                            image_size, real_train.channels, augment_cfg, source, shard=shard, **kw),
                         gather_batch=parallel.gather_batch)
     return Built(device=device, parallel=parallel, method_cls=method_cls, method=method_cls(method_cfg, ctx),
                  task=task, task_ctx=task_ctx, generator=generator, real_train=real_train)

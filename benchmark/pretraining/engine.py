@@ -3,7 +3,10 @@
 Each step draws round(alpha B) synthetic samples from the frozen generator and the rest from the
 real set (``Method.split_batch``), calls ``Method.training_step`` and optimises ``out["loss"]`` with
 SGD + momentum, lr = base_lr * B / 256, linear warm-up then cosine decay to zero (a parameter group
-that a method marks ``fixed_lr``, like SimSiam's predictor, stays at the peak lr). bf16 autocast on
+that a method marks ``fixed_lr``, like SimSiam's predictor, stays at the peak lr). ``lr_schedule``:
+``per_step`` decays the lr a little every step; ``per_epoch`` holds it for ``steps_per_epoch`` steps
+and decays it once per epoch, as the Squeeze-and-Span authors' code does (epoch e of E at
+base * (1 + cos(pi e / E)) / 2, so the last epoch does not reach zero). bf16 autocast on
 CUDA, channels-last memory everywhere (it also speeds up CPU convolutions by about a third).
 A checkpoint is written atomically every ``checkpoint_every`` steps, and at the end of the step during
 which SLURM signalled a preemption or the time limit (benchmark/preemption.py); a run that finds one
@@ -54,6 +57,7 @@ from benchmark.pretraining.distributed import SINGLE_PROCESS, DataParallel, Trai
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("float32", "float64")
+LR_SCHEDULES = ("per_step", "per_epoch")
 # Buffers are not broadcast before every forward: synchronised BatchNorm keeps every process's running
 # statistics equal, and the generator's buffers never change (torch 2.13 renamed the option).
 NO_BUFFER_SYNC_EACH_STEP = ({"forward_sync_buffers": False}
@@ -87,11 +91,27 @@ def _sampler_state(batches) -> Optional[dict]:
     return batches.state_dict() if hasattr(batches, "state_dict") else None
 
 
-def lr_at(step: int, total: int, base_lr: float, warmup: int) -> float:
+def lr_at(step: int, total: int, base_lr: float, warmup: int, schedule: str = "per_step",
+          steps_per_epoch: Optional[int] = None) -> float:
+    """The learning rate of ``step`` (0-based) of ``total``: see the module doc for the two schedules."""
     if step < warmup:
         return base_lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "per_epoch":
+        epochs = math.ceil((total - warmup) / steps_per_epoch)
+        progress = ((step - warmup) // steps_per_epoch) / epochs
+    else:
+        progress = (step - warmup) / max(1, total - warmup)
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def check_schedule(cfg: dict) -> None:
+    schedule = cfg["lr_schedule"]  # launch/preset/*.yaml declares it (and steps_per_epoch)
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"pretrain.lr_schedule={schedule!r}: choose one of {LR_SCHEDULES}")
+    steps_per_epoch = cfg["steps_per_epoch"]
+    if schedule == "per_epoch" and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
+        raise ValueError(f"pretrain.lr_schedule=per_epoch needs pretrain.steps_per_epoch, a positive integer "
+                         f"(97 in the authors' CIFAR recipe); got {steps_per_epoch!r}")
 
 
 def build_optimizer(method: Method, cfg: dict) -> torch.optim.Optimizer:
@@ -108,6 +128,7 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
         raise ValueError(f"pretrain.precision={precision!r}: choose one of {PRECISIONS}")
     if precision == "float64" and device.type != "cpu":
         raise ValueError("pretrain.precision=float64 is for exactness checks on the CPU; use device=cpu")
+    check_schedule(cfg)
     dtype = torch.float64 if precision == "float64" else torch.float32
     method.to(device, dtype).to(memory_format=torch.channels_last).train()
     if generator is not None:
@@ -205,7 +226,8 @@ class TrainingLoop:
             bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start,
                        total=cfg["steps"], mininterval=2, disable=not parallel.is_main)
             for step in bar:
-                lr = lr_at(step, cfg["steps"], self.peak_lr, cfg["warmup_steps"])
+                lr = lr_at(step, cfg["steps"], self.peak_lr, cfg["warmup_steps"], cfg["lr_schedule"],
+                           cfg["steps_per_epoch"])
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.peak_lr if group["fixed_lr"] else lr
                 batch = self.batch()

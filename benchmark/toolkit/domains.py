@@ -53,6 +53,23 @@ class DomainMethod(Method):
     def __init__(self, cfg, ctx: MethodContext):
         super().__init__(cfg, ctx)
         self.consumed_sources(cfg)  # rejects an unknown domain before anything is built
+        self.augment = ctx.make_augment()
+        self.augment_syn = ctx.make_augment(source="synthetic")
+
+    def augmented_view(self, batch: Batch) -> torch.Tensor:
+        """One augmented view of the step's images, synthetic first. The synthetic part takes the synthetic
+        augmentation: with one parameter set per synthetic batch (``augment.synthetic: per_batch``, the
+        authors' code) it is augmented apart from the real part; otherwise the whole batch at once."""
+        if batch.syn is None or not self.augment_syn.same_on_batch:
+            return self.augment(domain_images(batch))
+        syn = self.augment_syn(batch.syn.images)
+        if batch.real is None:
+            return syn
+        return torch.cat([at_least_float32(syn), at_least_float32(self.augment(batch.real))])
+
+    def augmentation_description(self) -> str:
+        return ("synthetic: one parameter set per batch; real: per sample" if self.augment_syn.same_on_batch
+                else "per-sample parameters")
 
     def split_batch(self, batch_size: int) -> tuple[int, int]:
         return split_for(self.cfg.domain, batch_size, self.cfg.syn_fraction)

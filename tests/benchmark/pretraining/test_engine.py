@@ -11,7 +11,7 @@ from benchmark.data import build_dataset
 from benchmark.pretraining.engine import lr_at, pretrain
 from tests.helpers.methods import build
 
-CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
+CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None,
        "log_every": 1, "checkpoint_every": 2,
        "precision": "float32", "deterministic": False}
 
