@@ -7,9 +7,10 @@ dicts holding ``data`` ((N, 3072) uint8, the red, green then blue 32x32 planes o
   - cifar100: <root>/cifar-100-python/{train, test, meta}, 100 (fine) classes.
 Splits: train (50k), test (10k).
 
-``cifar10_in_memory`` (``data=cifar10``) reads the same CIFAR-10 batches as pretraining real images: an
-``InMemoryImages`` of uint8 (N, 3, 32, 32) images (the format of ``fashion_mnist``), for generators
-that make 32 px RGB images (``generator=stylegan2ada_cifar10u`` / ``_cifar10c``).
+``cifar10_in_memory`` (``data=cifar10``) and ``cifar100_in_memory`` (``data=cifar100``) read the same files
+as pretraining real images: an ``InMemoryImages`` of uint8 (N, 3, 32, 32) images (the format of
+``fashion_mnist``) with their (fine) labels, for generators that make 32 px RGB images
+(``generator=stylegan2ada_cifar10u`` / ``_cifar10c``). Each holds one copy of the split (150 MB for train).
 """
 from __future__ import annotations
 
@@ -67,9 +68,21 @@ def cifar100(split: str, root: Optional[str] = None, download: bool = False, tra
     return _load("cifar100", _CIFAR100, split, root, download, transform)
 
 
+def _in_memory(name: str, tv_class, split: str, root: Optional[str], download: bool) -> InMemoryImages:
+    dataset = _open(name, tv_class, split, root, download)
+    # torchvision's ``data`` is a (N, H, W, C) view of the (N, C, H, W) rows it read: permuting back gives
+    # that contiguous array again, so ``contiguous`` copies nothing.
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
+    return InMemoryImages(images, torch.as_tensor(dataset.targets, dtype=torch.int64), list(dataset.classes))
+
+
 @DATASETS.register("cifar10_in_memory")
 def cifar10_in_memory(split: str, root: Optional[str] = None, download: bool = False, **_) -> InMemoryImages:
     """CIFAR-10 ``split`` as pretraining images: uint8 (N, 3, 32, 32), RGB, with their labels."""
-    dataset = _open("cifar10", _CIFAR10, split, root, download)
-    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
-    return InMemoryImages(images, torch.as_tensor(dataset.targets, dtype=torch.int64), list(dataset.classes))
+    return _in_memory("cifar10", _CIFAR10, split, root, download)
+
+
+@DATASETS.register("cifar100_in_memory")
+def cifar100_in_memory(split: str, root: Optional[str] = None, download: bool = False, **_) -> InMemoryImages:
+    """CIFAR-100 ``split`` as pretraining images: uint8 (N, 3, 32, 32), RGB, with their fine labels (100 classes)."""
+    return _in_memory("cifar100", _CIFAR100, split, root, download)

@@ -244,14 +244,15 @@ def stl10_bytes(labels) -> bytes:
     return images.transpose(0, 3, 2, 1).tobytes()
 
 
-def write_stl10(root: Path):
+def write_stl10(root: Path, unlabeled_colours=(0, 0)):
+    """``unlabeled_colours``: the class colour of each image of unlabeled_X.bin (which has no labels)."""
     folder = root / "stl10_binary"
     folder.mkdir(parents=True)
     splits = {"train": [0, 2, 1, 1], "test": [1, 2, 0]}
     for name, labels in splits.items():
         (folder / f"{name}_X.bin").write_bytes(stl10_bytes(labels))
         (folder / f"{name}_y.bin").write_bytes(bytes(label + 1 for label in labels))  # 1-based
-    (folder / "unlabeled_X.bin").write_bytes(stl10_bytes([0, 0]))
+    (folder / "unlabeled_X.bin").write_bytes(stl10_bytes(list(unlabeled_colours)))
     write_lines(folder / "class_names.txt", STL10_CLASSES)
     write_lines(folder / "fold_indices.txt", ["0 1 2 3"] * 10)
     return splits, STL10_CLASSES
