@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from benchmark.checkpoints import load_checkpoint
 from benchmark.data import build_dataset
-from benchmark.pretraining.engine import lr_at, pretrain
+from benchmark.pretraining.engine import check_schedule, lr_at, pretrain
 from tests.helpers.methods import build
 
-CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None,
-       "log_every": 1, "checkpoint_every": 2,
+CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
+       "lr_schedule": "per_step", "steps_per_epoch": None, "log_every": 1, "checkpoint_every": 2,
        "precision": "float32", "deterministic": False}
 
 
@@ -22,6 +23,22 @@ def test_schedule_warmup_then_cosine_to_zero():
     assert lr_at(2, 10, 1.0, 2) == pytest.approx(1.0)
     assert lr_at(6, 10, 1.0, 2) == pytest.approx(0.5)
     assert lr_at(10, 10, 1.0, 2) == pytest.approx(0.0)
+
+
+def test_per_epoch_schedule_is_the_authors_adjust_learning_rate():
+    """lr of epoch e of E = base (1 + cos(pi e / E)) / 2, held for the epoch's steps (the authors' CIFAR recipe:
+    800 epochs of 97 steps), computed here from that formula."""
+    base, per_epoch, epochs = 0.06, 97, 800
+    for step in (0, 96, 97, 200, 38799, 38800, 77599):
+        epoch = step // per_epoch
+        expected = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        assert lr_at(step, per_epoch * epochs, base, 0, "per_epoch", per_epoch) == pytest.approx(expected, rel=1e-12)
+    assert lr_at(77599, 77600, base, 0, "per_epoch", 97) > 0  # the last epoch does not reach zero
+    assert lr_at(77599, 77600, base, 0, "per_step", None) < lr_at(77599, 77600, base, 0, "per_epoch", 97)
+    for bad, match in (({"lr_schedule": "linear"}, "lr_schedule='linear'.*per_step"),
+                       ({"lr_schedule": "per_epoch", "steps_per_epoch": None}, "needs pretrain.steps_per_epoch")):
+        with pytest.raises(ValueError, match=match):
+            check_schedule({**CFG, **bad})
 
 
 class Death(Exception):
