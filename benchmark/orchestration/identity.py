@@ -26,7 +26,8 @@ DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does 
 # options declared after records existed, at the value every earlier run had, per config section
 # (``method``: per method name)
 NEUTRAL_DEFAULTS = {
-    "pretrain": {"precision": "float32", "deterministic": False, "lr_schedule": "per_step", "steps_per_epoch": None},
+    "pretrain": {"precision": "float32", "deterministic": False, "lr_schedule": "per_step", "steps_per_epoch": None,
+                 "autocast": "bfloat16"},
     "backbone": {"zero_init_residual": False, "input_norm": "none"},
     "augment": {"crop_size": None, "synthetic": "per_sample", "blur_p": 0.5, "blur_kernel": None},
     "method": {"simsiam": {"projector_layers": 2}},

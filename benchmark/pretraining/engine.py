@@ -6,8 +6,10 @@ SGD + momentum, lr = base_lr * B / 256, linear warm-up then cosine decay to zero
 that a method marks ``fixed_lr``, like SimSiam's predictor, stays at the peak lr). ``lr_schedule``:
 ``per_step`` decays the lr a little every step; ``per_epoch`` holds it for ``steps_per_epoch`` steps
 and decays it once per epoch, as the Squeeze-and-Span authors' code does (epoch e of E at
-base * (1 + cos(pi e / E)) / 2, so the last epoch does not reach zero). bf16 autocast on
-CUDA, channels-last memory everywhere (it also speeds up CPU convolutions by about a third).
+base * (1 + cos(pi e / E)) / 2, so the last epoch does not reach zero). ``autocast``: ``bfloat16``
+runs the method under bf16 autocast on CUDA (fast; the embedded preset), ``none`` in float32 as the
+Squeeze-and-Span authors' code (the paper presets; TF32 convolutions where torch enables them).
+Channels-last memory everywhere (it also speeds up CPU convolutions by about a third).
 A checkpoint is written atomically every ``checkpoint_every`` steps, and at the end of the step during
 which SLURM signalled a preemption or the time limit (benchmark/preemption.py); a run that finds one
 resumes.
@@ -16,8 +18,8 @@ On several processes (``parallel``, benchmark/pretraining/distributed.py) ``batc
 process draws the global batch's indices and latents, keeps its rows, trains through DDP with
 synchronised BatchNorm, and logs the mean over processes; only the first process writes files.
 
-``precision`` (``pretrain.precision``, declared with ``deterministic`` in every preset): float32 trains in float32 (bf16 autocast on
-CUDA); ``float64`` runs the method, the generator and the data in double precision on the CPU, to check
+``precision`` (``pretrain.precision``, declared with ``deterministic`` in every preset): float32 trains in float32
+(under ``autocast``); ``float64`` runs the method, the generator and the data in double precision on the CPU, to check
 that two computations are the same up to rounding (e.g. one process against several) without float32's
 rounding, which BatchNorm over small smoke batches amplifies step after step.
 
@@ -58,6 +60,7 @@ from benchmark.pretraining.distributed import SINGLE_PROCESS, DataParallel, Trai
 log = logging.getLogger(__name__)
 PRECISIONS = ("float32", "float64")
 LR_SCHEDULES = ("per_step", "per_epoch")
+AUTOCASTS = ("bfloat16", "none")  # pretrain.autocast, on CUDA only
 # Buffers are not broadcast before every forward: synchronised BatchNorm keeps every process's running
 # statistics equal, and the generator's buffers never change (torch 2.13 renamed the option).
 NO_BUFFER_SYNC_EACH_STEP = ({"forward_sync_buffers": False}
@@ -108,6 +111,8 @@ def check_schedule(cfg: dict) -> None:
     schedule = cfg["lr_schedule"]  # launch/preset/*.yaml declares it (and steps_per_epoch)
     if schedule not in LR_SCHEDULES:
         raise ValueError(f"pretrain.lr_schedule={schedule!r}: choose one of {LR_SCHEDULES}")
+    if cfg["autocast"] not in AUTOCASTS:
+        raise ValueError(f"pretrain.autocast={cfg['autocast']!r}: choose one of {AUTOCASTS}")
     steps_per_epoch = cfg["steps_per_epoch"]
     if schedule == "per_epoch" and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
         raise ValueError(f"pretrain.lr_schedule=per_epoch needs pretrain.steps_per_epoch, a positive integer "
@@ -194,6 +199,7 @@ class TrainingLoop:
         self.peak_lr, self.n_syn, self.n_real, self.real_batches = peak_lr, n_syn, n_real, real_batches
         self.data_rng, self.sample_rng, self.cfg, self.out_dir = data_rng, sample_rng, cfg, out_dir
         self.device, self.parallel = device, parallel
+        self.autocast = device.type == "cuda" and cfg["autocast"] == "bfloat16"
 
     def batch(self) -> Batch:
         """This process's rows of the step's global batch (all of it in one process)."""
@@ -231,7 +237,7 @@ class TrainingLoop:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.peak_lr if group["fixed_lr"] else lr
                 batch = self.batch()
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                     out = self.train_step(batch)
                 loss = out["loss"]
                 # one collective (and host sync) a step for both: every process stops, or checkpoints, together

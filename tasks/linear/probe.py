@@ -10,9 +10,10 @@ the test images are resized and centre-cropped; accuracy is measured on the offi
 Every training sample is used in every epoch: the loader keeps the last, short batch (no
 ``drop_last``, as in the authors' loader), so a batch larger than the training set (a preset's few
 images) makes one step an epoch, and STL-10's 5k images at batch 4096 make two (4096 + 904).
-Differences from the authors' code: the cosine schedule is applied per step here (theirs sets the lr
-once per epoch), and the images are scaled to [-1, 1] like the generators' images (theirs use the
-ImageNet or CIFAR mean and std).
+``lr_schedule``: ``per_epoch`` (the default, the authors' ``adjust_learning_rate``) sets the lr of epoch
+e of E to lr (1 + cos(pi e / E)) / 2 at the start of each epoch; ``per_step`` anneals it every step.
+The images are handed to the backbone in [-1, 1], like the generators' images; a backbone built with
+``input_norm: cifar | imagenet`` (the paper presets) maps them to the authors' normalisation itself.
 
 STL-10 (``launch/task/probe_stl10.yaml``) uses the authors' STL recipe: ``optimizer: lars``, batch 4096,
 lr 0.1 (x 4096 / 256 = 1.6), 64 px, trained on the 5k labelled train images and tested on the 8k test
@@ -60,6 +61,7 @@ from tasks.linear.evaluation_sets import evaluation_transform, open_evaluation_s
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "lars")
+LR_SCHEDULES = ("per_epoch", "per_step")
 TEST_BATCH = 256  # the authors' test loader's batch (the accuracy does not depend on it)
 
 
@@ -78,15 +80,27 @@ class ProbeConfig:
     loader: dict = field(default_factory=dict)
     optimizer: str = "sgd"  # sgd | lars
     lars_trust_coefficient: float = 0.001  # LARS's trust coefficient (optimizer: lars only)
+    lr_schedule: str = "per_epoch"  # per_epoch (the authors') | per_step
     eval_every: Optional[int] = 5  # test after epoch 1, every eval_every epochs and the last; 0/null: the last only
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"probe option optimizer={self.optimizer!r} is not valid; valid optimizers: "
                              f"{', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"probe option lr_schedule={self.lr_schedule!r} is not valid; valid: "
+                             f"{', '.join(LR_SCHEDULES)}")
         if self.eval_every is not None and self.eval_every < 0:
             raise ValueError(f"probe option eval_every={self.eval_every!r} must be >= 0 "
                              "(0 or null: the last epoch only)")
+
+
+def cosine_factor(step: int, steps_per_epoch: int, epochs: int, schedule: str) -> float:
+    """The lr of 0-based ``step`` over its peak: per_epoch holds epoch e's value (1 + cos(pi e / E)) / 2 for
+    the whole epoch (the authors'), per_step anneals over all steps."""
+    if schedule == "per_epoch":
+        return 0.5 * (1 + math.cos(math.pi * (step // steps_per_epoch) / epochs))
+    return 0.5 * (1 + math.cos(math.pi * step / (epochs * steps_per_epoch)))
 
 
 def validated_epochs(epochs: int, eval_every: Optional[int]) -> list[int]:
@@ -158,8 +172,10 @@ class LinearProbe(Task):
         head.bias.data.zero_()
         lr = cfg.lr * cfg.batch_size / 256
         opt = probe_optimizer(head.parameters(), cfg, lr)
-        total_steps = epochs * len(train_loader)  # the cosine is stepped per step, not per epoch
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+        steps_per_epoch = len(train_loader)
+        total_steps = epochs * steps_per_epoch
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: cosine_factor(step, steps_per_epoch, epochs, cfg.lr_schedule))
 
         @torch.no_grad()
         def embed(images: torch.Tensor) -> torch.Tensor:  # the same features for training and testing

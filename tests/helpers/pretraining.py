@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 # 8 deterministic steps, a checkpoint after every one
-RESUME_CFG = {"steps": 8, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 2, "lr_schedule": "per_step", "steps_per_epoch": None,
+RESUME_CFG = {"steps": 8, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 2, "lr_schedule": "per_step", "steps_per_epoch": None, "autocast": "bfloat16",
               "log_every": 1, "checkpoint_every": 1, "precision": "float32", "deterministic": True}
 
 

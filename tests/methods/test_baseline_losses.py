@@ -151,7 +151,7 @@ def test_missing_discriminator_is_a_clear_error(small_generator):
 def test_simsiam_predictor_keeps_its_learning_rate(tmp_path, fmnist_replica, small_generator, monkeypatch):
     data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
     method = build("simsiam", small_generator, domain="real", fix_predictor_lr=True)
-    cfg = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None,
+    cfg = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None, "autocast": "bfloat16",
            "log_every": 1, "checkpoint_every": 100, "precision": "float32",
            "deterministic": False}
     seen, sgd_step = [], torch.optim.SGD.step

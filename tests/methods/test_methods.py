@@ -113,7 +113,7 @@ def test_every_method_pretrains_in_float64(name, options, small_generator, fmnis
     if not method.needs_training:
         return
     data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
-    cfg = {"steps": 2, "batch_size": 8, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None,
+    cfg = {"steps": 2, "batch_size": 8, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1, "lr_schedule": "per_step", "steps_per_epoch": None, "autocast": "bfloat16",
            "log_every": 1, "checkpoint_every": 100, "precision": "float64",
            "deterministic": False}
     stats = pretrain(method, small_generator, data, cfg, tmp_path, torch.device("cpu"), seed=0)

@@ -13,7 +13,7 @@ from benchmark.pretraining.engine import check_schedule, lr_at, pretrain
 from tests.helpers.methods import build
 
 CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
-       "lr_schedule": "per_step", "steps_per_epoch": None, "log_every": 1, "checkpoint_every": 2,
+       "lr_schedule": "per_step", "steps_per_epoch": None, "autocast": "bfloat16", "log_every": 1, "checkpoint_every": 2,
        "precision": "float32", "deterministic": False}
 
 
@@ -36,7 +36,8 @@ def test_per_epoch_schedule_is_the_authors_adjust_learning_rate():
     assert lr_at(77599, 77600, base, 0, "per_epoch", 97) > 0  # the last epoch does not reach zero
     assert lr_at(77599, 77600, base, 0, "per_step", None) < lr_at(77599, 77600, base, 0, "per_epoch", 97)
     for bad, match in (({"lr_schedule": "linear"}, "lr_schedule='linear'.*per_step"),
-                       ({"lr_schedule": "per_epoch", "steps_per_epoch": None}, "needs pretrain.steps_per_epoch")):
+                       ({"lr_schedule": "per_epoch", "steps_per_epoch": None}, "needs pretrain.steps_per_epoch"),
+                       ({"autocast": "float16"}, "autocast='float16'.*bfloat16")):
         with pytest.raises(ValueError, match=match):
             check_schedule({**CFG, **bad})
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 
 import pytest
 import torch
 
 from benchmark.backbones import resnet18_cifar
-from tasks.linear.probe import probe_optimizer, validated_epochs
+from tasks.linear.probe import cosine_factor, probe_optimizer, validated_epochs
 from tests.helpers.replicas import write_cifar10, write_stl10
 from tests.helpers.tasks import build_task, context, task_config
 
@@ -117,11 +118,23 @@ def test_lars_step_follows_the_formula(weight_decay):
     assert (weight.detach() - start).norm() < 0.01 * (sgd - start).norm()
 
 
+def test_per_epoch_cosine_is_the_authors_adjust_learning_rate():
+    """lr of epoch e of E = lr (1 + cos(pi e / E)) / 2 for every step of the epoch (CIFAR-10 at batch 256:
+    196 steps an epoch, 90 epochs), written out from that formula; per_step anneals within the epoch."""
+    for step in (0, 195, 196, 1000, 17639):
+        expected = 0.5 * (1 + math.cos(math.pi * (step // 196) / 90))
+        assert cosine_factor(step, 196, 90, "per_epoch") == pytest.approx(expected, rel=1e-12)
+    assert cosine_factor(195, 196, 90, "per_epoch") == 1.0 > cosine_factor(195, 196, 90, "per_step")
+    assert task_config("probe_cifar10")["lr_schedule"] == "per_epoch"
+
+
 def test_bad_probe_options_name_the_key_the_value_and_the_valid_ones():
     with pytest.raises(ValueError, match=r"optimizer='adam'.*valid optimizers: sgd, lars"):
         build_task("probe_cifar10", optimizer="adam")
     with pytest.raises(ValueError, match=r"eval_every=-1"):
         build_task("probe_cifar10", eval_every=-1)
+    with pytest.raises(ValueError, match=r"lr_schedule='linear'.*per_epoch, per_step"):
+        build_task("probe_cifar10", lr_schedule="linear")
 
 
 def test_stl10_probe_is_the_authors_lars_recipe():
