@@ -108,9 +108,9 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
         "",
     ]
     if best:
-        lines[-1:-1] = [f"**{best}** is the best of the probe's validations (epoch 1, every few epochs and the last), "
-                        "chosen on the test split as the authors' code did: an optimistic number, shown beside the "
-                        "headline (the last epoch), never as it.", ""]
+        lines += [f"**{best}** is the best of the probe's validations (epoch 1, every few epochs and the last), "
+                  "chosen on the test split as the authors' code did: an optimistic number, shown beside the "
+                  "headline (the last epoch), never as it.", ""]
     return "\n".join(lines)
 
 
