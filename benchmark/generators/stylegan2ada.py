@@ -2,13 +2,13 @@
 
 A clean-room re-implementation (Karras et al., "Training Generative Adversarial Networks with Limited
 Data", NeurIPS 2020) written from the published architecture description. It uses only ordinary torch
-ops (no custom CUDA/C++ plug-ins) and runs in float32 everywhere. The module tree, parameter names,
-buffer names and shapes follow NVIDIA's ``stylegan2-ada-pytorch`` ``training/networks.py``, so a
-``state_dict`` taken from an official ``G`` or ``G_ema`` loads with ``load_state_dict(..., strict=True)``;
-``measurements/stylegan2ada_equivalence.py`` checks outputs against the official code. The discriminator
-is in stylegan2ada_discriminator.py; the layers both networks share (equalised learning rate, bias +
-activation, the mapping network) in stylegan2ada_layers.py; the resampling and modulation ops in
-stylegan2ada_ops.py.
+ops (no custom CUDA/C++ plug-ins) and runs in float32 unless asked otherwise (see "Precision"). The module
+tree, parameter names, buffer names and shapes follow NVIDIA's ``stylegan2-ada-pytorch``
+``training/networks.py``, so a ``state_dict`` taken from an official ``G`` or ``G_ema`` loads with
+``load_state_dict(..., strict=True)``; ``measurements/stylegan2ada_equivalence.py`` checks outputs against
+the official code. The discriminator is in stylegan2ada_discriminator.py; the layers both networks share
+(equalised learning rate, bias + activation, the mapping network) in stylegan2ada_layers.py; the
+resampling and modulation ops in stylegan2ada_ops.py.
 
 Naming (``state_dict`` keys), for a 32 px conditional generator with the default 'skip' architecture::
 
@@ -28,6 +28,11 @@ Arithmetic matched to the official code (facts read from ``training/networks.py`
   (in, kh, kw); noise is added after demodulation, before bias/activation. Noise: ``noise_const *
   noise_strength`` ('const'), ``randn([N, 1, res, res]) * noise_strength`` ('random'), none ('none').
   ToRGB: 1x1, no demodulation, the style multiplied by ``1 / sqrt(in_channels)``, linear, clamped.
+  ``fused_modconv`` (a forward keyword): fused = one grouped conv with the per-sample weights; unfused =
+  the styles scale the input and the demodulation coefficients the output of one conv shared by the
+  batch (here the coefficients are ``styles**2 @ sum_kk(weight**2).T``, the same sum without the
+  per-sample weight tensor). ``None``, the official rule: fused in float32 outside training, unfused in
+  reduced precision unless the batch is one sample.
 * Resampling filter: ``outer([1,3,3,1])`` normalised to sum 1. Upsampling by 2 = zero insertion, then
   the filter times 4 (2**2); downsampling by 2 = filter then keep every 2nd pixel. Padding as in
   upfirdn2d's upsample2d/downsample2d (filter of 4 taps: up pads 2 before / 1 after on the
@@ -43,10 +48,27 @@ Arithmetic matched to the official code (facts read from ``training/networks.py`
   shares the next block's first w); ``num_ws = sum(num_conv) + 1``.
 * Channel counts: ``min(channel_base // res, channel_max)``.
 
-Not implemented: mixed precision. ``num_fp16_res``, ``fp16_channels_last`` and ``force_fp32`` are accepted
-(and ``use_fp16`` is recorded on the blocks) but every layer runs in float32, which is what the
-official code does with ``force_fp32=True``; no parameter or buffer depends on them. Also no
-gradient-fix ops (``conv2d_gradfix``): plain autograd is used.
+Precision (``Generator.set_precision``; the zoo's ``generator.precision``). ``num_fp16_res`` marks the
+blocks that the official code runs in reduced precision on CUDA (``use_fp16``): the blocks of resolution
+>= max(2 ** (log2(img_resolution) + 1 - num_fp16_res), 8), for the CIFAR-10 networks (32 px,
+num_fp16_res 4) b8, b16 and b32, while b4 and the mapping stay float32. ``precision``:
+
+* ``float32`` (the default): every block in float32, as the official code with ``force_fp32=True``.
+* ``float16``: the official mixed precision. A ``use_fp16`` block casts its input ``x`` to float16,
+  channels-last when ``fp16_channels_last``; its convs run on float16 copies of
+  the float32 weights, noise and bias are added in float16, ``conv_clamp`` (256 in the released
+  networks) clamps every conv output; the demodulated convs pre-normalise weights and styles against
+  float16 overflow (stylegan2ada_ops.modulated_conv2d); and, as in the official code, such a block uses
+  the unfused modulated conv (styles scale the input, demodulation the output, around one shared conv)
+  unless the batch is a single sample. Each ToRGB output and the running image ``img`` stay float32.
+  The official float16 path is CUDA-only: on any other device ``float16`` falls back to float32, with
+  one logged warning per network.
+* ``bfloat16``: the same blocks, the same arithmetic, in bfloat16, on any device (the CPU too).
+
+Whatever the precision, images and block features are returned in float32. ``force_fp32=True`` (a
+forward keyword, as in the official code) runs every block in float32. No parameter or buffer depends on
+the precision, so state dicts load the same. Not implemented: the gradient-fix ops
+(``conv2d_gradfix``): plain autograd is used.
 
 CIFAR-10 configuration (official ``train.py --cfg=cifar --cond=1``; ``cfg_specs['cifar']`` =
 ref_gpus 2, kimg 100000, mb 64, mbstd 32, fmaps 1, lrate 0.0025, gamma 0.01, ema 500, ramp 0.05, map 2):
@@ -56,6 +78,7 @@ default), num_fp16_res 4 and conv_clamp 256: ``CIFAR10_G_KWARGS`` below.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Optional
 
@@ -65,6 +88,11 @@ from torch import nn
 from benchmark.generators.stylegan2ada_layers import SQRT_HALF, Conv2dLayer, FullyConnectedLayer, MappingNetwork
 from benchmark.generators.stylegan2ada_ops import (ACT_GAIN, bias_act, make_resample_filter, modulated_conv2d,
                                                   upsample_2x)
+
+log = logging.getLogger(__name__)
+
+# precision name -> the dtype of the ``use_fp16`` blocks (see the module doc, "Precision")
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 # Keyword arguments of the official CIFAR-10 generator (train.py --cfg=cifar --cond=1): Generator(**CIFAR10_G_KWARGS)
 CIFAR10_G_KWARGS = dict(
@@ -140,7 +168,8 @@ class SynthesisBlock(nn.Module):
         self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
         self.resolution, self.img_channels, self.is_last = resolution, img_channels, is_last
         self.architecture = architecture
-        self.use_fp16 = use_fp16  # recorded only: this implementation always runs in float32
+        self.use_fp16 = use_fp16  # runs in the network's reduced precision (float32 unless one is set)
+        self.channels_last = use_fp16 and fp16_channels_last
         self.register_buffer("resample_filter", make_resample_filter(resample_filter))
         self.num_conv = 0
         self.num_torgb = 0
@@ -161,27 +190,37 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=resample_filter)
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
-                force_fp32: bool = False, fused_modconv: Optional[bool] = None, **layer_kwargs):
+                force_fp32: bool = False, fused_modconv: Optional[bool] = None,
+                reduced_dtype: torch.dtype = torch.float32, **layer_kwargs):
+        """``reduced_dtype``: what a ``use_fp16`` block computes in (float32, float16 or bfloat16); x comes
+        out in the block's dtype, img in float32."""
         if ws.shape[1] != self.num_conv + self.num_torgb:
             raise ValueError(f"block b{self.resolution} expects {self.num_conv + self.num_torgb} ws, got {ws.shape[1]}")
         w_iter = iter(ws.unbind(dim=1))
-        if fused_modconv is None:
-            fused_modconv = not self.training
+        dtype = reduced_dtype if self.use_fp16 and not force_fp32 else torch.float32
+        reduced = dtype != torch.float32
+        memory_format = torch.channels_last if self.channels_last and reduced else torch.contiguous_format
+        if fused_modconv is None:  # the official rule: in reduced precision the unfused path, unless N = 1
+            fused_modconv = not self.training and (dtype == torch.float32 or ws.shape[0] == 1)
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1).to(memory_format=memory_format)
+        else:
+            x = x.to(dtype=dtype, memory_format=memory_format)
+        if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
         elif self.architecture == "resnet":
-            y = self.skip(x.to(torch.float32), gain=SQRT_HALF)
-            x = self.conv0(x.to(torch.float32), next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            y = self.skip(x, gain=SQRT_HALF)
+            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, gain=SQRT_HALF, **layer_kwargs)
             x = y + x
         else:
-            x = self.conv0(x.to(torch.float32), next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
         if img is not None:
             img = upsample_2x(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
+            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
+            y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
             img = img + y if img is not None else y
         return x, img
 
@@ -189,8 +228,8 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws (N, num_ws, w_dim) -> image, blocks b4 ... b{img_resolution}.
 
-    ``num_fp16_res`` is accepted for compatibility with official configs (it sets each block's
-    ``use_fp16`` flag) but all computation runs in float32."""
+    ``num_fp16_res`` sets each block's ``use_fp16`` flag as in the official code; those blocks run in
+    ``precision`` (``set_precision``; float32 unless set, see the module doc)."""
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 0, **block_kwargs):
@@ -202,6 +241,8 @@ class SynthesisNetwork(nn.Module):
         self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
         self.channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
         fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+        self.precision = "float32"
+        self._warned_fallback = False
         self.num_ws = 0
         for res in self.block_resolutions:
             in_ch = self.channels[res // 2] if res > 4 else 0
@@ -210,6 +251,31 @@ class SynthesisNetwork(nn.Module):
                                    is_last=is_last, use_fp16=res >= fp16_resolution, **block_kwargs)
             self.num_ws += block.num_conv + (block.num_torgb if is_last else 0)
             setattr(self, f"b{res}", block)
+
+    def set_precision(self, precision: str) -> "SynthesisNetwork":
+        """Run the ``use_fp16`` blocks in ``precision``: float32, float16 (CUDA only: float32 elsewhere) or
+        bfloat16. Changes no parameter or buffer."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
+        self._warned_fallback = False
+        return self
+
+    def fp16_blocks(self) -> list[str]:
+        """The blocks that run in reduced precision when one is set (``use_fp16``)."""
+        return [f"b{res}" for res in self.block_resolutions if getattr(self, f"b{res}").use_fp16]
+
+    def effective_precision(self, device) -> str:
+        """The precision the reduced blocks run in on ``device``: float16 only on CUDA (a warning, once,
+        where it falls back to float32)."""
+        if self.precision == "float16" and torch.device(device).type != "cuda":
+            if not self._warned_fallback:
+                self._warned_fallback = True
+                log.warning("StyleGAN2-ADA precision float16 is CUDA-only (as the official code's); on %s the "
+                            "blocks %s run in float32 instead (bfloat16 runs on any device)",
+                            torch.device(device).type, ", ".join(self.fp16_blocks()) or "(none)")
+            return "float32"
+        return self.precision
 
     @property
     def feature_names(self) -> list[str]:
@@ -224,13 +290,16 @@ class SynthesisNetwork(nn.Module):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
+        reduced_dtype = PRECISIONS[self.effective_precision(ws.device)]
         x = img = None
         features, w_idx = [], 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), **block_kwargs)
+            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), reduced_dtype=reduced_dtype,
+                           **block_kwargs)
             w_idx += block.num_conv
-            features.append(x)
+            if return_features:
+                features.append(x.to(torch.float32))  # a no-op in float32
         return (img, features) if return_features else img
 
 
@@ -250,6 +319,11 @@ class Generator(nn.Module):
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       **(mapping_kwargs or {}))
+
+    def set_precision(self, precision: str) -> "Generator":
+        """The precision of the synthesis blocks marked ``use_fp16`` (module doc, "Precision")."""
+        self.synthesis.set_precision(precision)
+        return self
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, **synthesis_kwargs) -> torch.Tensor:

@@ -2,6 +2,10 @@
 NVIDIA's ``torch_utils/ops`` reference paths: the [1, 3, 3, 1] FIR resampling filter (``upfirdn2d``),
 2x up/down convolutions (``conv2d_resample``), bias + activation with the official gains and clamp
 (``bias_act``), 2nd-moment normalisation of z, and the style-modulated convolution.
+
+Every op computes in the dtype of its input activations ``x``: weights, filters, styles, demodulation
+coefficients and noise are cast to it, so a block of the synthesis network can run in float16 or
+bfloat16 (``REDUCED_DTYPES``) while its parameters stay float32.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 ACT_GAIN = {"linear": 1.0, "relu": math.sqrt(2.0), "lrelu": math.sqrt(2.0)}
+REDUCED_DTYPES = (torch.float16, torch.bfloat16)  # the dtypes a mixed-precision synthesis block may run in
 
 
 # ---------------------------------------------------------------------------------------------- ops
@@ -128,25 +133,42 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                      fused: bool = True) -> torch.Tensor:
     """Style-modulated (and optionally demodulated) conv. ``fused`` runs one grouped conv with
     per-sample weights; otherwise the input is scaled by the styles and the output by the
-    demodulation coefficients around one shared conv (the same result)."""
+    demodulation coefficients around one shared conv (the same result up to rounding; the unfused path
+    computes the coefficients as ``styles**2 @ sum_kk(weight**2).T``, the same sum as the fused path's
+    without its per-sample (N, O, I, k, k) weight tensor).
+
+    ``weight`` and ``styles`` are float32; the conv runs in ``x``'s dtype. When that is a reduced
+    precision (float16 or bfloat16) and the conv demodulates, ``weight`` is first rescaled per output
+    channel to a largest magnitude of ``1 / sqrt(in * kh * kw)`` and ``styles`` per sample to a largest
+    magnitude of 1, as the official code does for float16 to keep the un-demodulated products from
+    overflowing; demodulation divides both scales out again, so only rounding changes (and the 1e-8
+    under the square root, negligibly). The official code does it for float16 only; here bfloat16, which
+    has float32's range, takes the same path, so the two reduced precisions differ only in rounding."""
     n = x.shape[0]
     o, i, kh, kw = weight.shape
+    if demodulate and x.dtype in REDUCED_DTYPES:
+        weight = weight * (1.0 / math.sqrt(i * kh * kw)
+                           / weight.abs().amax(dim=[1, 2, 3], keepdim=True))  # max over (in, kh, kw)
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)  # max over in
     dcoefs = None
-    if demodulate or fused:
+    if fused:
         w = weight.unsqueeze(0) * styles.reshape(n, 1, i, 1, 1)  # (N, O, I, k, k)
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
+        if demodulate:
+            dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # (N, O)
+    elif demodulate:  # the same sum over (I, k, k) of (weight * style)**2, without the (N, O, I, k, k) tensor
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, O)
+    if noise is not None:
+        noise = noise.to(x.dtype)
     if not fused:
-        x = x * styles.reshape(n, i, 1, 1)
-        x = conv2d_resampled(x, weight, resample_filter, up=up)
-        if dcoefs is not None and noise is not None:
-            return torch.addcmul(noise, x, dcoefs.reshape(n, o, 1, 1))
+        x = x * styles.to(x.dtype).reshape(n, i, 1, 1)
+        x = conv2d_resampled(x, weight.to(x.dtype), resample_filter, up=up)
         if dcoefs is not None:
-            x = x * dcoefs.reshape(n, o, 1, 1)
+            dcoefs = dcoefs.to(x.dtype).reshape(n, o, 1, 1)
+            return x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)
         return x if noise is None else x + noise
     if dcoefs is not None:
         w = w * dcoefs.reshape(n, o, 1, 1, 1)
-    x = conv2d_resampled(x.reshape(1, n * i, *x.shape[2:]), w.reshape(n * o, i, kh, kw), resample_filter,
-                         up=up, groups=n)
+    x = conv2d_resampled(x.reshape(1, n * i, *x.shape[2:]), w.reshape(n * o, i, kh, kw).to(x.dtype),
+                         resample_filter, up=up, groups=n)
     x = x.reshape(n, o, *x.shape[2:])
     return x if noise is None else x + noise

@@ -15,6 +15,9 @@ Where the pickle comes from (config keys; see the zoo yamls for tuning):
   complete). The suite's artifacts folder, not torch hub's cache, so that one ``paths.artifacts`` (or
   ``$GANREP_ARTIFACTS``) holds everything a run needs and can be copied to an offline machine.
   Offline, the error names the file to fetch (the URL) and the path to put it at.
+* ``expected_file``: for networks that are not published (no ``url``), the file name that the error
+  quotes when no ``pickle`` is given (e.g. the Squeeze-and-Span authors'
+  ``stl10u-my128-best-fid20.86.pkl``).
 * ``sha256``: the expected SHA-256 of the file. A mismatch is an error naming both digests; a cached
   download that fails is removed (a user's ``pickle`` is left in place). ``null``: nothing is verified;
   the log warns that no checksum was pinned and gives the file's digest, which the result record
@@ -26,6 +29,21 @@ classes drawn with the same ``rng``; c is their one-hot code. ``mapping(z, c, tr
 gives the same w for every layer (no style mixing). Noise: ``noise_mode`` ``const`` (the default:
 the stored noise buffers, deterministic), ``random`` (fresh noise from torch's global RNG, not from
 ``rng``, as the official code) or ``none``.
+
+Precision (``precision``): ``float32`` (the default) runs every synthesis block in float32; ``float16``
+is the official mixed precision, the blocks that the pickle's ``num_fp16_res`` marks (b8, b16, b32 of
+a 32 px network; b16 ... b128 of a 128 px one) in float16 with ``conv_clamp`` and the official
+overflow-avoiding normalisation, CUDA only: on the CPU it falls back to float32 with a logged warning;
+``bfloat16``: the same blocks in bfloat16, on any device. Images and features are float32 whatever the
+precision (benchmark/generators/stylegan2ada.py, "Precision"). The provenance records ``precision`` (as
+configured) and ``precision_effective`` (what runs on the build device).
+
+``fused_modconv``: how the modulated convs run. ``null`` (the default) is the official rule: in float32
+one grouped conv with per-sample weights (fused), in reduced precision the styles scale the input and the
+demodulation the output around one conv shared by the batch (unfused); ``true`` / ``false`` force one
+way for every block. Both compute the same function (float rounding apart); the unfused one skips the
+per-sample weight tensor, N x 512 x 512 x 3 x 3 numbers a conv for the CIFAR-10 network, and is the
+faster one at training batch sizes (measurements/paper_throughput.py).
 
 The discriminator handle's ``features(images)`` returns (every block's output, b32 ... b8 for 32 px,
 the 4x4 input of the epilogue last; the flat input of the final fc layer ``b4.out``, C4 numbers, or
@@ -57,9 +75,17 @@ from benchmark.registry import GENERATORS
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = dict(pickle=None, url=None, sha256=None, label=None, truncation_psi=1.0, noise_mode="const",
-                discriminator_flat="out")
+DEFAULTS = dict(pickle=None, url=None, expected_file=None, sha256=None, label=None, truncation_psi=1.0,
+                noise_mode="const", discriminator_flat="out", precision="float32", fused_modconv=None)
 NOISE_MODES = ("const", "random", "none")
+PRECISIONS = tuple(sg.PRECISIONS)  # float32, float16, bfloat16
+
+
+def check_precision(precision) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"generator.precision={precision!r} is not a valid precision; valid: "
+                         f"{', '.join(PRECISIONS)}")
+    return precision
 
 
 class PickleNotFoundError(FileNotFoundError):
@@ -84,7 +110,10 @@ def fetch_pickle(cfg: dict, artifacts_root: str) -> tuple[Path, dict]:
                                       "to use the download cache)")
     else:
         if not url:
-            raise ValueError("generator stylegan2ada needs generator.pickle (a local file) or generator.url")
+            wanted = f" (the network's file is {cfg['expected_file']})" if cfg.get("expected_file") else ""
+            raise ValueError(f"generator stylegan2ada needs generator.pickle (a local file) or generator.url; "
+                             f"none is set{wanted}: pass generator.pickle=/path/to/"
+                             f"{cfg.get('expected_file') or 'network-snapshot.pkl'}")
         path = download_cache_path(url, artifacts_root)
         if path.is_file():
             log.info("using the cached network pickle %s", path)
@@ -157,11 +186,17 @@ class StyleGAN2ADAGenerator(Generator):
     name = "stylegan2ada"
 
     def __init__(self, G: sg.Generator, D: Optional[sgd.Discriminator] = None, *, noise_mode: str = "const",
-                 truncation_psi: float = 1.0, label: Optional[int] = None, discriminator_flat: str = "out"):
+                 truncation_psi: float = 1.0, label: Optional[int] = None, discriminator_flat: str = "out",
+                 precision: str = "float32", fused_modconv: Optional[bool] = None):
         super().__init__()
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
-        self.G = G
+        if fused_modconv is not None and not isinstance(fused_modconv, bool):
+            raise ValueError(f"generator.fused_modconv={fused_modconv!r}: choose null (the official rule), true or "
+                             "false")
+        self.fused_modconv = fused_modconv
+        self.G = G.set_precision(check_precision(precision))
+        self.precision = precision
         self.z_dim, self.w_dim, self.num_ws = G.z_dim, G.w_dim, G.num_ws
         self.num_classes, self.image_channels, self.resolution = G.c_dim, G.img_channels, G.img_resolution
         self.feature_names = list(G.synthesis.feature_names)
@@ -192,7 +227,8 @@ class StyleGAN2ADAGenerator(Generator):
         else:
             raise ValueError(f"w must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), "
                              f"got {tuple(w.shape)}")
-        images, features = self.G.synthesis(ws, return_features=True, noise_mode=self.noise_mode)
+        images, features = self.G.synthesis(ws, return_features=True, noise_mode=self.noise_mode,
+                                            fused_modconv=self.fused_modconv)
         return GeneratorOutput(images=images.clamp(-1, 1), features=features, w=w)
 
     def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
@@ -247,6 +283,7 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
     cfg = {**DEFAULTS, **cfg}
     if cfg["noise_mode"] not in NOISE_MODES:
         raise ValueError(f"generator.noise_mode must be one of {NOISE_MODES}, not {cfg['noise_mode']!r}")
+    check_precision(cfg["precision"])
     path, provenance = fetch_pickle(cfg, artifacts_root)
     data = load_network_pickle(path)
     if data.get("G_ema") is None:
@@ -257,7 +294,8 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
         log.warning("%s holds no D: the discriminator-feature methods cannot use this generator", path)
     gen = StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device) if D is not None else None,
                                 noise_mode=cfg["noise_mode"], truncation_psi=cfg["truncation_psi"],
-                                label=cfg["label"], discriminator_flat=cfg["discriminator_flat"])
+                                label=cfg["label"], discriminator_flat=cfg["discriminator_flat"],
+                                precision=cfg["precision"], fused_modconv=cfg["fused_modconv"])
     gen = freeze(gen, device)
     gen.reused = not provenance["downloaded"]
     gen.provenance = _json_safe({
@@ -266,8 +304,12 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
         "D_init_kwargs": init_kwargs_of(data["D"]) if D is not None else None,
         "module_src_sha256": data["G_ema"].module_src_sha256,  # identifies the NVIDIA code that pickled it
         "training_set_kwargs": data.get("training_set_kwargs"),
+        "precision": cfg["precision"],  # as configured; float16 falls back to float32 off CUDA (warned)
+        "precision_effective": gen.G.synthesis.effective_precision(device),
+        "reduced_precision_blocks": gen.G.synthesis.fp16_blocks(),
+        "fused_modconv": cfg["fused_modconv"],
     })
-    log.info("StyleGAN2-ADA %s: %d px, %d channels, %s, z %d, w %d x %d ws, features %s", path.name, gen.resolution,
-             gen.image_channels, f"{gen.num_classes} classes" if gen.num_classes else "unconditional", gen.z_dim,
-             gen.w_dim, gen.num_ws, gen.feature_shapes)
+    log.info("StyleGAN2-ADA %s: %d px, %d channels, %s, z %d, w %d x %d ws, features %s, precision %s", path.name,
+             gen.resolution, gen.image_channels, f"{gen.num_classes} classes" if gen.num_classes else "unconditional",
+             gen.z_dim, gen.w_dim, gen.num_ws, gen.feature_shapes, gen.provenance["precision_effective"])
     return gen
