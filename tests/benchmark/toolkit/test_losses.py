@@ -59,7 +59,8 @@ def _sqsp(small_generator, **overrides):
     ctx = MethodContext(resnet18_cifar(width=4, in_channels=1), small_generator, 1, 32,
                         lambda **kw: make_augment(32, 1, **kw))
     method = SqueezeAndSpan(cfg, ctx)
-    method.augment = nn.Identity()  # deterministic views, so the reference sees the same embeddings
+    # deterministic views, so the reference sees the same embeddings
+    method.augment, method.augment_syn = nn.Identity(), nn.Identity()
     return method
 
 
