@@ -32,25 +32,22 @@ SHARED = {
     "distributed.sync_batchnorm": True,
     "task.momentum": 0.9, "task.weight_decay": 0.0, "task.epochs": 90, "task.eval_every": 5,
 }
+# what the CIFAR-10 and CIFAR-100 recipes share
+CIFAR = {
+    **SHARED, "generator.pickle": None, "backbone.arch": "resnet18_cifar", "backbone.input_norm": "cifar",
+    "head.simsiam_projector_layers": 2, "pretrain.base_lr": 0.03, "pretrain.weight_decay": 5e-4,
+    "pretrain.steps": 800 * 97, "pretrain.steps_per_epoch": 97, "augment.crop_size": None, "augment.blur_p": 0.0,
+    "task.optimizer": "sgd", "task.lr": 30.0, "task.batch_size": 256, "task.image_size": 32,
+}
 FACTS = {
     "paper_cifar10": {
-        **SHARED, "data.name": "cifar10_in_memory", "generator.url": CIFAR10_URL, "generator.pickle": None,
-        "backbone.arch": "resnet18_cifar", "backbone.input_norm": "cifar", "head.simsiam_projector_layers": 2,
-        "pretrain.base_lr": 0.03, "pretrain.weight_decay": 5e-4, "pretrain.steps": 800 * 97,
-        "pretrain.steps_per_epoch": 97, "augment.crop_size": None, "augment.blur_p": 0.0,
-        "objective.lambda_rd": 25.0, "objective.mu_var": 25.0,
-        "task.name": "probe_cifar10", "task.optimizer": "sgd", "task.lr": 30.0, "task.batch_size": 256,
-        "task.image_size": 32,
+        **CIFAR, "data.name": "cifar10_in_memory", "generator.url": CIFAR10_URL,
+        "objective.lambda_rd": 25.0, "objective.mu_var": 25.0, "task.name": "probe_cifar10",
     },
     "paper_cifar100": {
-        **SHARED, "data.name": "cifar100_in_memory", "generator.url": None, "generator.pickle": None,
+        **CIFAR, "data.name": "cifar100_in_memory", "generator.url": None,
         "generator.expected_file": "cifar100u-cifar-best-fid4.13.pkl",
-        "backbone.arch": "resnet18_cifar", "backbone.input_norm": "cifar", "head.simsiam_projector_layers": 2,
-        "pretrain.base_lr": 0.03, "pretrain.weight_decay": 5e-4, "pretrain.steps": 800 * 97,
-        "pretrain.steps_per_epoch": 97, "augment.crop_size": None, "augment.blur_p": 0.0,
-        "objective.lambda_rd": 10.0, "objective.mu_var": 10.0,
-        "task.name": "probe_cifar100", "task.optimizer": "sgd", "task.lr": 30.0, "task.batch_size": 256,
-        "task.image_size": 32,
+        "objective.lambda_rd": 10.0, "objective.mu_var": 10.0, "task.name": "probe_cifar100",
     },
     "paper_stl10": {
         **SHARED, "data.name": "stl10_in_memory", "generator.url": None, "generator.pickle": None,

@@ -111,9 +111,9 @@ def test_lars_step_follows_the_formula(weight_decay):
     torch.testing.assert_close(weight.detach(), expected[0], rtol=1e-6, atol=1e-12)
     torch.testing.assert_close(bias.detach(), expected[1], rtol=1e-6, atol=1e-12)
     # adapted although wd is 0 (timm's default would be plain SGD then): SGD moves the weight ~1000x further
-    sgd = start.clone()
-    for step, (gw, _) in enumerate(gradients):
-        sgd_buffer = gw + weight_decay * sgd if step == 0 else 0.9 * sgd_buffer + gw + weight_decay * sgd
+    sgd, sgd_buffer = start.clone(), torch.zeros_like(start)  # a zero buffer: the first step's is the gradient
+    for gw, _ in gradients:
+        sgd_buffer = 0.9 * sgd_buffer + gw + weight_decay * sgd
         sgd -= lr * sgd_buffer
     assert (weight.detach() - start).norm() < 0.01 * (sgd - start).norm()
 
