@@ -41,7 +41,7 @@ class VICReg(DomainMethod):
         super().__init__(cfg, ctx)
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
                                        cfg.projector_hidden_layers)
-        self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, cfg.variance_convention,
+        self.vicreg_loss = VICRegLoss(cfg.lambda_inv, cfg.mu_var, cfg.nu_cov, variance_convention=cfg.variance_convention,
                                       gather=ctx.gather_batch)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:

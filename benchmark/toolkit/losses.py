@@ -41,20 +41,26 @@ def covariance_loss(z: torch.Tensor) -> torch.Tensor:
     return off_diagonal.pow(2).sum() / d
 
 
+VARIANCE_CONVENTIONS = ("sum", "halved")
+
+
 class VICRegLoss(nn.Module):
     """lambda * invariance + mu * [var(Z_a) + var(Z_b)] + nu * [cov(Z_a) + cov(Z_b)].
 
     ``variance_convention``: "sum" adds both views' variance terms, as the Squeeze-and-Span poster and
     the authors' code do; "halved" averages them, as the official VICReg code does (its ``std_loss`` is
-    each view's term divided by two). The covariance terms are summed in both conventions.
+    each view's term divided by two). The covariance terms are summed in both conventions. The convention
+    has no default: the two are easy to confuse and change the loss by a factor on the variance term, so
+    every caller names the one it means (``method=vicreg`` takes it from the preset's ``objective``).
     """
 
-    def __init__(self, lambda_: float = 25.0, mu: float = 25.0, nu: float = 1.0, variance_convention: str = "sum",
+    def __init__(self, lambda_: float = 25.0, mu: float = 25.0, nu: float = 1.0, *, variance_convention: str,
                  gather=None):
         super().__init__()
         self.gather = gather if gather is not None else (lambda z: z)
-        if variance_convention not in ("sum", "halved"):
-            raise ValueError(f"variance_convention must be 'sum' or 'halved', got {variance_convention!r}")
+        if variance_convention not in VARIANCE_CONVENTIONS:
+            raise ValueError(f"variance_convention={variance_convention!r}: choose one of {VARIANCE_CONVENTIONS} "
+                             "('sum': the Squeeze-and-Span authors' code; 'halved': official VICReg)")
         self.lambda_, self.mu, self.nu = lambda_, mu, nu
         self.variance_scale = 1.0 if variance_convention == "sum" else 0.5
 

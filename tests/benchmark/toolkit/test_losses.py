@@ -87,3 +87,11 @@ def test_sqsp_total_loss_matches_formula(small_generator, zg_varcov, alpha):
         span = 25 * ref_rd(z_r, z_r) + 25 * 2 * ref_variance(z_r) + 2 * ref_covariance(z_r)
         expected += (1 - alpha) * span
     assert out["loss"].item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_vicreg_loss_has_no_default_variance_convention():
+    """One name, one meaning: the caller names the convention ('sum' or 'halved'), never a hidden default."""
+    with pytest.raises(TypeError, match="variance_convention"):
+        VICRegLoss()
+    with pytest.raises(ValueError, match="variance_convention='mean'.*sum.*halved"):
+        VICRegLoss(variance_convention="mean")
