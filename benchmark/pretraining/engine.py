@@ -46,6 +46,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from benchmark import preemption
+from benchmark.artifacts import atomic_write_text
 from benchmark.checkpoints import (
     CHECKPOINT,
     PREVIOUS_CHECKPOINT,
@@ -190,6 +191,26 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
             torch.use_deterministic_algorithms(was_deterministic)
 
 
+def truncate_metrics(path: Path, start: int) -> None:
+    """Keep only the logged steps before ``start``: a run that resumes from an earlier checkpoint (a fall-back
+    to the previous one) or starts over repeats the steps after it, and a curve must show each step once."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and _logged_step(line) is not None and _logged_step(line) < start]
+    if len(kept) != len(lines):
+        log.info("metrics.jsonl: dropped %d line(s) logged at or after step %d (the run resumes there)",
+                 len(lines) - len(kept), start)
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> Optional[int]:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):  # a line cut short by a kill: dropped
+        return None
+
+
 class TrainingLoop:
     """The steps from ``start`` to ``cfg["steps"]``, with logging and checkpoints."""
 
@@ -227,6 +248,8 @@ class TrainingLoop:
         cfg, method, parallel = self.cfg, self.method, self.parallel
         t0 = time.time()
         values = {}
+        if parallel.is_main:
+            truncate_metrics(self.out_dir / "metrics.jsonl", start)
         metrics_file = open(self.out_dir / "metrics.jsonl", "a") if parallel.is_main else None
         try:
             bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start,

@@ -63,6 +63,10 @@ def test_killed_run_resumes_from_checkpoint(tmp_path, fmnist_replica, small_gene
         pretrain(method, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
     checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
     assert checkpoint["step"] == 2
+    before = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in before] == [0, 1, 2]  # step 2 ran after the checkpoint, before the death
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "lo')  # a line cut short by the kill
 
     monkeypatch.setattr(small_generator, "sample", real_sample)
     resumed = build("squeeze", small_generator)
@@ -73,9 +77,11 @@ def test_killed_run_resumes_from_checkpoint(tmp_path, fmnist_replica, small_gene
     stats = pretrain(resumed, small_generator, data, CFG, tmp_path, torch.device("cpu"), seed=0)
     assert stats["resumed_from"] == 2 and stats["steps"] == 4
     logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in logged] == [0, 1, 2, 2, 3]  # steps 0-2 before the death, then 2-3 after resuming
-    # step 2 ran twice from the checkpointed weights, optimizer and RNG states: the same loss both times
-    assert logged[2]["loss"] == pytest.approx(logged[3]["loss"], rel=1e-5)
+    # each step once: the abandoned step 2 and the torn line were dropped when the run resumed at step 2
+    assert [r["step"] for r in logged] == [0, 1, 2, 3]
+    assert logged[:2] == before[:2]
+    # step 2 ran again from the checkpointed weights, optimizer and RNG states: the same loss both times
+    assert logged[2]["loss"] == pytest.approx(before[2]["loss"], rel=1e-5)
 
 
 def test_non_finite_loss_stops_with_the_terms(tmp_path, fmnist_replica, small_generator):
