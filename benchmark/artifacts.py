@@ -9,12 +9,17 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def config_hash(config: Any, length: int = 12) -> str:
@@ -114,14 +119,39 @@ def artifact_dir(root: str | Path, kind: str, name: str, config: Any) -> Path:
     return Path(root) / kind / f"{name}-{config_hash(config)}"
 
 
+def _try_lock(handle) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
 @contextlib.contextmanager
-def exclusive(path: Path):
+def exclusive(path: Path, note_every: float = 60.0, poll: float = 0.5):
     """Hold an exclusive lock on ``<path>.lock`` (flock: released if the holder dies) while building the
-    artifact at ``path``: one of several concurrent jobs builds it, the others wait and then reuse it."""
+    artifact at ``path``: one of several concurrent jobs builds it, the others wait and then reuse it.
+    The holder writes who it is and since when into the lock file; a waiter says so, and how long it has
+    waited, when it starts waiting and every ``note_every`` seconds after (a silent wait reads as a hang)."""
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(lock, "a+") as handle:
+        if not _try_lock(handle):
+            started, next_note = time.monotonic(), 0.0
+            while not _try_lock(handle):
+                waited = time.monotonic() - started
+                if waited >= next_note:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another run"
+                    log.warning("waiting for %s (holding the lock) to finish building %s; waited %.0f s so far",
+                                holder, path, waited)
+                    next_note += note_every
+                time.sleep(poll)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
         try:
             yield
         finally:

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+
 import pytest
 
-from benchmark.artifacts import atomic_write_text, config_hash
+from benchmark.artifacts import atomic_write_text, config_hash, exclusive
 
 
 def test_config_hash_ignores_key_order_and_sees_values():
@@ -81,3 +86,30 @@ def test_where_hard_links_are_refused_the_previous_checkpoint_is_still_kept(tmp_
     save_checkpoint({"step": 3}, path, previous=previous)
     assert load_checkpoint(path)["step"] == 3 and load_checkpoint(previous)["step"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]
+
+
+def test_a_run_waiting_on_a_lock_says_who_holds_it_and_for_how_long(tmp_path, caplog):
+    """The waiter names the holder (process, host, since when) at once and again every note_every seconds,
+    then builds once the holder lets go."""
+    caplog.set_level(logging.WARNING, logger="benchmark.artifacts")
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def holder():
+        with exclusive(tmp_path / "pretraining"):
+            order.append("holder")
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    threading.Timer(0.7, release.set).start()
+    with exclusive(tmp_path / "pretraining", note_every=0.2, poll=0.05):
+        order.append("waiter")
+    thread.join(10)
+    notes = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
+    assert order == ["holder", "waiter"]
+    assert len(notes) >= 2  # at once, then repeated
+    assert f"process {os.getpid()} on {socket.gethostname()} since" in notes[0]
+    assert str(tmp_path / "pretraining") in notes[0] and "waited 0 s so far" in notes[0]
+    assert "since" in (tmp_path / "pretraining.lock").read_text()
