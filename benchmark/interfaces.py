@@ -140,6 +140,16 @@ class Method(nn.Module):
             return 0, 0
         raise NotImplementedError(f"{type(self).__name__} consumes both sources and must split the batch")
 
+    def begin_step(self, step: int, total_steps: int) -> None:
+        """Called by the engine before each step's batch is drawn (0-based ``step`` of ``total_steps``, the
+        same on resume): a schedule of the method's own (e.g. BYOL's target momentum) reads them here.
+        Default: ``self.step`` and ``self.total_steps`` are set."""
+        self.step, self.total_steps = step, total_steps
+
+    def after_optimizer_step(self) -> None:
+        """Called by the engine right after each optimizer step, outside autograd: an EMA target (BYOL,
+        DINO) is updated here from the weights the step produced. Default: nothing."""
+
     def parameter_groups(self) -> list[dict]:
         """Optimizer parameter groups. A group with ``"fixed_lr": True`` keeps the peak learning rate
         instead of following the schedule (SimSiam's predictor)."""

@@ -28,6 +28,7 @@ class Registry:
         self.entry_point_group = entry_point_group
         self.builtin_modules = tuple(builtin_modules)
         self._entries: dict[str, object] = {}
+        self._distributions: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
         self._loaded = False
 
     def register(self, name: str) -> Callable:
@@ -50,8 +51,16 @@ class Registry:
         if self.entry_point_group:
             for ep in entry_points(group=self.entry_point_group):
                 obj = ep.load()
+                if ep.dist is not None:
+                    self._distributions[ep.name] = (ep.dist.name, ep.dist.version)
                 if ep.name not in self._entries:  # a class registered by its own decorator is already in
                     self.register(ep.name)(obj)
+
+    def distribution(self, name: str) -> tuple[str, str] | None:
+        """(name, version) of the installed distribution whose entry point registered ``name``; None for
+        what registered itself (the built-ins, a module imported by hand)."""
+        self._load()
+        return self._distributions.get(name)
 
     def names(self) -> list[str]:
         self._load()

@@ -11,6 +11,8 @@ import json
 import logging
 import platform
 import time
+from importlib.metadata import packages_distributions
+from importlib.metadata import version as distribution_version
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -183,11 +185,27 @@ def run(cfg: dict) -> Optional[dict]:
         "trained": built.method_cls.needs_training, "generator": cfg["generator"]["name"] if generator else None,
         "generator_provenance": getattr(generator, "provenance", None) or None,  # e.g. the pickle's SHA-256
         "pretrain_hash": config_hash(pretraining_key(cfg, built.method_cls)), "run_hash": run_hash(cfg),
-        "method_conventions": built.method.describe(), "train_stats": train_stats, "timings": timings,
+        "method_conventions": built.method.describe(), "method_source": method_source(built.method_cls),
+        "train_stats": train_stats, "timings": timings,
         "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(built.device),
         "host": platform.node(), "versions": library_versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def method_source(method_cls: type) -> dict:
+    """Where the method's code comes from: its module, and the installed distribution (name, version) that
+    ships it (the plugin's entry point's, else the one that owns the module), so a plugin's result says
+    which release of the plugin produced it."""
+    module = method_cls.__module__
+    source = {"module": module, "class": method_cls.__qualname__, "distribution": None, "version": None}
+    found = METHODS.distribution(method_cls.name)
+    if found is None:
+        names = packages_distributions().get(module.split(".")[0], [])
+        found = (names[0], distribution_version(names[0])) if names else None
+    if found is not None:
+        source["distribution"], source["version"] = found
+    return source
 
 
 def record_of(cfg: dict) -> Optional[dict]:

@@ -259,6 +259,7 @@ class TrainingLoop:
                            cfg["steps_per_epoch"])
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.peak_lr if group["fixed_lr"] else lr
+                method.begin_step(step, cfg["steps"])
                 batch = self.batch()
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                     out = self.train_step(batch)
@@ -273,6 +274,8 @@ class TrainingLoop:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
+                with torch.no_grad():
+                    method.after_optimizer_step()
                 last = step + 1 == cfg["steps"]
                 if step % cfg["log_every"] == 0 or last:
                     values = parallel.mean_over_processes(out)

@@ -44,4 +44,6 @@ def test_entry_point_method_runs_with_no_edit(tmp_path):
                                           "hidden_dim": 256}
     assert record["trained"] and record["train_stats"]["steps"] == 3
     assert record["method_conventions"] == {"augmentation": "per-sample parameters"}
+    assert record["method_source"] == {"module": "my_methods.barlow_twins", "class": "BarlowTwins",
+                                       "distribution": "my-methods", "version": "0.1"}
     assert all(v == v for v in record["train_stats"]["final_losses"].values())  # finite, not NaN
