@@ -197,7 +197,7 @@ def truncate_metrics(path: Path, start: int) -> None:
     if not path.exists():
         return
     lines = path.read_text().splitlines()
-    kept = [line for line in lines if line.strip() and _logged_step(line) is not None and _logged_step(line) < start]
+    kept = [line for line in lines if (step := _logged_step(line)) is not None and step < start]
     if len(kept) != len(lines):
         log.info("metrics.jsonl: dropped %d line(s) logged at or after step %d (the run resumes there)",
                  len(lines) - len(kept), start)
