@@ -8,11 +8,14 @@
 
 Config groups live in launch/: method, generator, data, task, preset, cluster.
 
-A single run that fails on bad input or missing data prints a one-line error and exits with 2; any other
-failure keeps its traceback (exit 1). In a sweep run in this process (-m, cluster=none) a failed job does
-not stop the sweep: its one-line error goes to stderr as it fails, its traceback to its log file
-(<sweep dir>/<job>/launch.log), and once the sweep is done a summary names the failed jobs and the
-process exits with 1.
+Bad input (a config value, a missing or damaged file, a device this machine lacks) exits with 2 and one
+block of text that names each bad key, its value and what is valid; the whole config is checked before
+any data, GAN or pretraining work (benchmark/orchestration/validation.py), so such a failure takes
+seconds and writes no record. Any other failure exits with 1 and one line. Tracebacks go to the run's log
+file (runs/<date>/<time>_<method>_<task>/launch.log); `--debug` (anywhere on the command line) prints them.
+In a sweep run in this process (-m, cluster=none) a failed job does not stop the sweep: its error goes to
+stderr as it fails, its traceback to its log file (<sweep dir>/<job>/launch.log), and once the sweep is
+done a summary names the failed jobs and the process exits with 2 if every failure was bad input, else 1.
 
 With cluster=local or cluster=slurm, main() runs nothing: Hydra expands the sweep as usual (command-line
 sweeps and experiment= sweeps alike) and calls main() once per config, which only keeps the resolved
@@ -28,13 +31,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.data.errors import DatasetNotFoundError
+from benchmark.errors import UserError
 from benchmark.orchestration.pipeline import run_experiment
 from benchmark.orchestration.plugin_configs import register_plugin_configs
-from benchmark.registry import UnknownPluginError
+from benchmark.orchestration.validation import validate_config
 
 log = logging.getLogger("launch")
-BAD_INPUT = (DatasetNotFoundError, UnknownPluginError, ValueError)  # reported as a message, not a traceback
+# reported as a message, not a traceback: bad input (UserError: a config value, a missing dataset, an unknown
+# plugin, a refused file) and the ValueErrors that code raises for a value it cannot use
+BAD_INPUT = (UserError, ValueError)
+BAD_INPUT_EXIT, FAILURE_EXIT = 2, 1
+DEBUG = False     # --debug: tracebacks printed, not only logged
+ENTERED = False   # set once Hydra has composed a config and called main(): an exit before it is Hydra's
 COLLECTED: list = []  # with cluster != none: the sweep's resolved configs, submitted after Hydra is done
 
 
@@ -44,6 +52,7 @@ class SweepJob:
     overrides: list  # the job's command-line overrides (hydra.* ones excluded), as Hydra lists them
     label: str       # "method / task"
     error: str = ""  # when the job failed: the exception's type, then ": " and its message on one line
+    bad_input: bool = False  # the failure was bad input (exit 2 when every failure of the sweep is)
 
 
 SWEEP: list = []  # with -m and cluster=none: every job run so far, for the summary at the end
@@ -51,8 +60,16 @@ SWEEP: list = []  # with -m and cluster=none: every job run so far, for the summ
 
 @hydra.main(config_path="launch", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    global ENTERED
+    ENTERED = True
     if cfg.get("cluster") and cfg.cluster.name != "none":
-        COLLECTED.append(OmegaConf.to_container(cfg, resolve=True))  # resolved now, where Hydra's resolvers work
+        resolved = OmegaConf.to_container(cfg, resolve=True)  # resolved now, where Hydra's resolvers work
+        try:
+            validate_config(resolved)  # the whole sweep is checked before anything is submitted
+        except UserError as e:
+            overrides = " ".join(HydraConfig.get().overrides.task)
+            fail(e, BAD_INPUT_EXIT, f" [overrides: {overrides}]; nothing was submitted" if overrides else "")
+        COLLECTED.append(resolved)
         return
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         run_sweep_job(cfg)
@@ -60,9 +77,27 @@ def main(cfg: DictConfig) -> None:
     try:
         run_experiment(cfg)
     except BAD_INPUT as e:
-        log.error("%s", e)  # a clear message instead of a traceback for bad input or missing data
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(e, BAD_INPUT_EXIT)
+    except Exception as e:  # noqa: BLE001 - reported in one line; the traceback goes to the log file
+        fail(e, FAILURE_EXIT)
+
+
+def fail(error: BaseException, code: int, context: str = "") -> None:
+    """Report ``error`` on stderr and exit with ``code``: its message for bad input, one line naming the
+    exception otherwise; the traceback goes to the log file (and to stderr with --debug)."""
+    if code == BAD_INPUT_EXIT:
+        message = f"error: {error}{context}"
+    else:
+        message = f"error: the run failed with {type(error).__name__}: {' '.join(str(error).split())}{context}"
+    log_file = log_traceback(message)
+    if DEBUG:
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    elif code != BAD_INPUT_EXIT:  # bad input is told by its message; a failure's traceback may matter
+        message += (f"\n(the traceback is in {log_file}; " if log_file else "\n(") + "rerun with --debug to print it)"
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 def run_sweep_job(cfg: DictConfig) -> None:
@@ -80,9 +115,14 @@ def run_sweep_job(cfg: DictConfig) -> None:
         run_experiment(cfg)
     except Exception as e:  # KeyboardInterrupt and the like still stop the sweep
         job.error = f"{type(e).__name__}: {' '.join(str(e).split())}"  # one line, whatever the message
+        job.bad_input = isinstance(e, BAD_INPUT)
         line = f"job #{job.num} ({job.label}) failed: {job.error} [overrides: {' '.join(job.overrides)}]"
         log_file = log_traceback(line)
         print(f"error: {line}" + (f"; traceback in {log_file}" if log_file else ""), file=sys.stderr, flush=True)
+        if DEBUG:
+            import traceback
+
+            traceback.print_exc()
 
 
 def log_traceback(line: str) -> str | None:
@@ -100,7 +140,8 @@ def log_traceback(line: str) -> str | None:
 
 
 def report_sweep() -> None:
-    """After an in-process sweep: one line naming the failed jobs, and exit 1 if there are any."""
+    """After an in-process sweep: one line naming the failed jobs, and exit 2 if each failed on bad input,
+    1 if any failed otherwise."""
     failed = [job for job in SWEEP if job.error]
     if not failed:
         return
@@ -110,12 +151,23 @@ def report_sweep() -> None:
              f"{job.error.partition(':')[0]})" for job in failed]
     print(f"error: {len(failed)} of {len(SWEEP)} jobs of the sweep failed: {', '.join(names)}; "
           "each one's traceback is in its log file", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(BAD_INPUT_EXIT if all(job.bad_input for job in failed) else FAILURE_EXIT)
 
 
-if __name__ == "__main__":
+def launch() -> None:
+    """Hydra's main, then the sweep's summary or the job graph's submission."""
+    global DEBUG
+    DEBUG = "--debug" in sys.argv[1:]
+    sys.argv = [a for a in sys.argv if a != "--debug"]  # not a Hydra flag
     register_plugin_configs()
-    main()
+    try:
+        main()
+    except SystemExit as e:
+        # Hydra has printed why it could not compose the config (an unknown group option, a key that does not
+        # exist, an override it cannot parse) and exits with 1: that is bad input on the command line
+        if e.code == 1 and not ENTERED:
+            sys.exit(BAD_INPUT_EXIT)
+        raise
     report_sweep()
     if COLLECTED:
         from benchmark.orchestration.cluster import submit_graph
@@ -123,5 +175,8 @@ if __name__ == "__main__":
         try:
             submit_graph(COLLECTED)
         except BAD_INPUT as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            fail(e, BAD_INPUT_EXIT)
+
+
+if __name__ == "__main__":
+    launch()

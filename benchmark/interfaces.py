@@ -105,6 +105,10 @@ class Method(nn.Module):
 
     def __init__(self, cfg: Any, ctx: MethodContext):
         super().__init__()
+        problems = type(self).config_problems(cfg)
+        if problems:
+            raise ValueError(f"method {self.name!r}: " + "; ".join(
+                f"{key}={getattr(cfg, key, None)!r} {message}" for key, message in problems))
         self.cfg = cfg
         self.backbone = ctx.backbone
 
@@ -123,6 +127,15 @@ class Method(nn.Module):
             raise ValueError(f"method {cls.name!r}: options {unresolved} come from the preset when launch.py composes "
                              "the config; outside it, pass their values")
         return cfg
+
+    @classmethod
+    def config_problems(cls, cfg: Any) -> list[tuple[str, str]]:
+        """What is wrong with the option values of ``cfg`` (the Config dataclass), as (option, what is valid)
+        pairs, e.g. ``("alpha", "must be in (0, 1]")``; empty when nothing is. Checked before any work when
+        launch.py validates the config (benchmark/orchestration/validation.py), and again when the method
+        is built. Types are checked from the Config's annotations already; a method adds its ranges and
+        choices here. Default: nothing more."""
+        return []
 
     @classmethod
     def consumed_sources(cls, cfg: Any) -> frozenset:

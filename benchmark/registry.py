@@ -16,8 +16,10 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Callable, Iterable
 
+from benchmark.errors import UserError
 
-class UnknownPluginError(KeyError):
+
+class UnknownPluginError(KeyError, UserError):
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return self.args[0]
 

@@ -65,10 +65,16 @@ class LatentEncoding(DomainMethod):
     Config = LatentEncodingConfig
     domains = ("syn", "syn_real")
 
+    @classmethod
+    def config_problems(cls, cfg: LatentEncodingConfig) -> list[tuple[str, str]]:
+        problems = super().config_problems(cfg)
+        if cfg.perceptual not in PERCEPTUAL:
+            problems.append(("perceptual", f"must be one of {', '.join(PERCEPTUAL)}"))
+        problems += [(key, "must be >= 0") for key in ("recon_weight", "perceptual_weight") if getattr(cfg, key) < 0]
+        return problems
+
     def __init__(self, cfg: LatentEncodingConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        if cfg.perceptual not in PERCEPTUAL:
-            raise ValueError(f"perceptual must be one of {PERCEPTUAL}, got {cfg.perceptual!r}")
         if ctx.generator is None:
             raise ValueError(f"method {self.name!r} inverts a generator; the config names none")
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, ctx.generator.w_dim,

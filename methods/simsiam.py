@@ -45,11 +45,15 @@ class SimSiamConfig:
 class SimSiam(DomainMethod):
     Config = SimSiamConfig
 
+    @classmethod
+    def config_problems(cls, cfg: SimSiamConfig) -> list[tuple[str, str]]:
+        problems = super().config_problems(cfg)
+        return problems + [(key, "must be >= 1") for key in ("projector_layers", "embed_dim", "predictor_hidden_dim")
+                           if getattr(cfg, key) < 1]
+
     def __init__(self, cfg: SimSiamConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
         d, h = cfg.embed_dim, cfg.predictor_hidden_dim
-        if cfg.projector_layers < 1:
-            raise ValueError(f"method.projector_layers must be >= 1, got {cfg.projector_layers}")
         layers, width = [], ctx.backbone.feature_dim
         for _ in range(cfg.projector_layers - 1):
             layers += [nn.Linear(width, d, bias=False), nn.BatchNorm1d(d), nn.ReLU(inplace=True)]

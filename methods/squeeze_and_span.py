@@ -60,16 +60,19 @@ class SqueezeAndSpan(Method):
     Config = SqueezeAndSpanConfig
     consumes = frozenset({"generator", "real"})
 
+    @classmethod
+    def config_problems(cls, cfg: SqueezeAndSpanConfig) -> list[tuple[str, str]]:
+        problems = [(key, f"must be one of {', '.join(valid)}") for key, valid in
+                    (("source", SOURCES), ("zg_varcov", ZG_VARCOV)) if getattr(cfg, key) not in valid]
+        if not 0.0 < cfg.alpha <= 1.0:
+            problems.append(("alpha", "must be in (0, 1]"))
+        problems += [(key, "must be >= 0") for key in ("lambda_rd", "mu_var", "nu_cov") if getattr(cfg, key) < 0]
+        return problems
+
     def __init__(self, cfg: SqueezeAndSpanConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
         if ctx.generator is None:
             raise ValueError(f"method {self.name!r} distils a generator; the config names none")
-        if cfg.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {cfg.source!r}")
-        if cfg.zg_varcov not in ZG_VARCOV:
-            raise ValueError(f"zg_varcov must be one of {ZG_VARCOV}, got {cfg.zg_varcov!r}")
-        if not 0.0 < cfg.alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {cfg.alpha}")
         self.projector = mlp_projector(ctx.backbone.feature_dim, cfg.projector_hidden_dim, cfg.embed_dim,
                                        cfg.projector_hidden_layers)
         source_channels = ([ctx.generator.w_dim] if cfg.source == "latent"
@@ -133,7 +136,9 @@ class Squeeze(SqueezeAndSpan):
     Config = SqueezeConfig
     consumes = frozenset({"generator"})
 
-    def __init__(self, cfg: SqueezeConfig, ctx: MethodContext):
+    @classmethod
+    def config_problems(cls, cfg: SqueezeConfig) -> list[tuple[str, str]]:
+        problems = [p for p in super().config_problems(cfg) if p[0] != "alpha"]
         if cfg.alpha != 1.0:
-            raise ValueError(f"squeeze is sqsp with alpha = 1; got alpha={cfg.alpha} (use method=sqsp instead)")
-        super().__init__(cfg, ctx)
+            problems.append(("alpha", "must be 1: squeeze is sqsp with alpha = 1 (use method=sqsp for another alpha)"))
+        return problems

@@ -57,10 +57,12 @@ class VanillaDistillation(Method):
     Config = VanillaDistillationConfig
     consumes = frozenset({"generator"})
 
+    @classmethod
+    def config_problems(cls, cfg: VanillaDistillationConfig) -> list[tuple[str, str]]:
+        return [("source", f"must be one of {', '.join(SOURCES)}")] if cfg.source not in SOURCES else []
+
     def __init__(self, cfg: VanillaDistillationConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        if cfg.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {cfg.source!r}")
         if ctx.generator is None:
             raise ValueError(f"method {self.name!r} distils a generator; the config names none")
         target_dim = (ctx.generator.w_dim if cfg.source == "latent"

@@ -51,50 +51,53 @@ def records(tmp_path) -> list:
 
 
 def test_a_bad_input_job_does_not_end_the_sweep(shared, tmp_path):
-    """The first job's method option is invalid (a ValueError): it is reported and the second job still runs."""
+    """The first job's method option is invalid (found by the config validation): it is reported and the
+    second job still runs; every failure being bad input, the sweep exits with 2."""
     result = launch(shared, tmp_path, "-m", "method=sqsp", "method.alpha=7,0.5")
-    assert result.returncode == 1, result.output[-4000:]
+    assert result.returncode == 2, result.output[-4000:]
 
     line = error_line(result, "error: job #0 ")
-    assert "(sqsp / linear_fmnist) failed: ValueError: alpha must be in (0, 1], got 7" in line
+    assert ("(sqsp / linear_fmnist) failed: ConfigError: invalid config (1 problem; nothing was run): "
+            "method.alpha: 7 is not valid; must be in (0, 1]") in line
     assert "method.alpha=7" in line and "method.alpha=0.5" not in line
     log_file = tmp_path / "sweep" / "0_sqsp_linear_fmnist" / "launch.log"
     assert f"traceback in {log_file}" in line
     log_text = log_file.read_text()
-    assert "Traceback (most recent call last)" in log_text and "ValueError: alpha must be in (0, 1], got 7" in log_text
+    assert "Traceback (most recent call last)" in log_text and "method.alpha: 7 is not valid" in log_text
     assert "Traceback" not in result.stdout  # the console gets the one line, the log file the traceback
 
     assert not any(line.startswith("error: job #1") for line in result.err_lines)
     assert [(r["method"], r["config"]["method"]["alpha"]) for r in records(tmp_path)] == [("sqsp", 0.5)]
     assert error_line(result, "error: 1 of 2 jobs of the sweep failed:").endswith(
-        "failed: #0 (method.alpha=7: ValueError); each one's traceback is in its log file")
+        "failed: #0 (method.alpha=7: ConfigError); each one's traceback is in its log file")
 
 
 def test_a_crashing_job_is_reported_as_it_fails(shared, tmp_path):
-    """A TypeError deep in the linear evaluation (a weight-decay grid that is not a list) used to stay silent
-    until the end of the sweep, and to vanish when a later job's bad input ended the sweep first."""
-    result = launch(shared, tmp_path, "-m", "method=disc_single", "eval.wd_grid=5,abc,[-1.0,1.0,2]")
-    assert result.returncode == 1, result.output[-4000:]
+    """A TypeError deep in the linear evaluation (a weight-decay grid whose start is a list passes the
+    config validation, which checks that the grid is a list) used to stay silent until the end of the sweep,
+    and to vanish when a later job's bad input ended the sweep first."""
+    result = launch(shared, tmp_path, "-m", "method=disc_single", "eval.wd_grid=[[-1.0],1.0,2],5,[-1.0,1.0,2]")
+    assert result.returncode == 1, result.output[-4000:]  # one failure is not bad input
 
     crash = error_line(result, "error: job #0 ")
-    assert "(disc_single / linear_fmnist) failed: TypeError: cannot unpack non-iterable int object" in crash
-    assert "eval.wd_grid=5" in crash
+    assert "(disc_single / linear_fmnist) failed: TypeError:" in crash and "eval.wd_grid=[[-1.0],1.0,2]" in crash
     log_text = (tmp_path / "sweep" / "0_disc_single_linear_fmnist" / "launch.log").read_text()
     assert "Traceback (most recent call last)" in log_text and "weight_decay_grid" in log_text
-    assert "TypeError: cannot unpack non-iterable int object" in log_text
 
     bad_input = error_line(result, "error: job #1 ")
-    assert "ValueError: could not convert string to float" in bad_input and "eval.wd_grid=abc" in bad_input
-    assert "ValueError" in (tmp_path / "sweep" / "1_disc_single_linear_fmnist" / "launch.log").read_text()
+    assert "ConfigError" in bad_input and "eval.wd_grid: 5 is not valid; must be null or a list" in bad_input
+    assert "eval.wd_grid=5" in bad_input
+    assert "ConfigError" in (tmp_path / "sweep" / "1_disc_single_linear_fmnist" / "launch.log").read_text()
 
     assert [(r["method"], r["config"]["eval"]["wd_grid"]) for r in records(tmp_path)] == [
         ("disc_single", [-1.0, 1.0, 2])]  # the third job ran
     summary = error_line(result, "error: 2 of 3 jobs of the sweep failed:")
-    assert "#0 (eval.wd_grid=5: TypeError), #1 (eval.wd_grid=abc: ValueError)" in summary
+    assert "#0 (eval.wd_grid=[[-1.0],1.0,2]: TypeError), #1 (eval.wd_grid=5: ConfigError)" in summary
 
 
 def test_a_single_run_keeps_its_message_and_exit_code(shared, tmp_path):
     result = launch(shared, tmp_path, "method=sqsp", "method.alpha=7")
     assert result.returncode == 2, result.output[-4000:]
-    assert "error: alpha must be in (0, 1], got 7" in result.err_lines
+    assert "error: invalid config (1 problem; nothing was run):" in result.err_lines
+    assert "  method.alpha: 7 is not valid; must be in (0, 1]" in result.err_lines
     assert "Traceback" not in result.output and "jobs of the sweep" not in result.output

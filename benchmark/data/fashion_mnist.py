@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
-from benchmark.data.errors import DatasetNotFoundError
+from benchmark.data.errors import DamagedDatasetFileError, DatasetNotFoundError
 from benchmark.data.in_memory import InMemoryImages
 from benchmark.registry import DATASETS
 
@@ -32,15 +33,20 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 def read_idx(path: Path) -> np.ndarray:
     """Parse an idx file: 2 zero bytes, a dtype code, the number of dims, big-endian int32 dims, data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an idx file (magic bytes {raw[:4].hex()})")
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or altered .gz
+        raise DamagedDatasetFileError(path, f"{type(e).__name__}: {e}") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DamagedDatasetFileError(path, f"not an idx file: magic bytes {raw[:4].hex()}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DamagedDatasetFileError(path, f"the file ends inside its {ndim}-dimension header")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">i4", count=ndim, offset=4))
     data = np.frombuffer(raw, _IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {data.size} values")
+        raise DamagedDatasetFileError(path, f"the header says {shape} but the file holds {data.size} values")
     return data.reshape(shape)
 
 

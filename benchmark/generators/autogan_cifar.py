@@ -166,3 +166,6 @@ def autogan_cifar10(cfg: dict, data_cfg, artifacts_root: str, device: torch.devi
     G.provenance = provenance
     log.info("AutoGAN %s: z %d, features %s", path.name, G.z_dim, G.feature_shapes)
     return G
+
+
+autogan_cifar10.options = DEFAULTS  # what launch.py validates generator.* against (benchmark/orchestration/validation.py)

@@ -327,3 +327,7 @@ def biggan_cifar10(cfg: dict, data_cfg, artifacts_root: str, device: torch.devic
     log.info("BigGAN (DiffAugment) %s: %d classes, z %d, w %d, features %s, bn_stats=%s", path.name, G.num_classes,
              G.z_dim, G.w_dim, G.feature_shapes, G.bn_stats)
     return G
+
+
+biggan_cifar10.options = DEFAULTS  # what launch.py validates generator.* against (benchmark/orchestration/validation.py)
+biggan_cifar10.option_choices = {"bn_stats": ("batch", "stored")}

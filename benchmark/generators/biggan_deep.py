@@ -215,3 +215,6 @@ def biggan_deep(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
     log.info("%s: %d px, %d classes, z %d, w %d, %d GenBlock features, truncation %.2f", model_name, G.resolution,
              G.num_classes, G.z_dim, G.w_dim, len(G.feature_shapes), G.truncation)
     return G
+
+
+biggan_deep.options = DEFAULTS  # what launch.py validates generator.* against (benchmark/orchestration/validation.py)

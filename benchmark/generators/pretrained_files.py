@@ -20,10 +20,12 @@ from urllib.parse import urlparse
 
 import torch
 
+from benchmark.errors import RefusedFileError, UserError
+
 log = logging.getLogger(__name__)
 
 
-class CheckpointNotFoundError(FileNotFoundError):
+class CheckpointNotFoundError(FileNotFoundError, UserError):
     """The weights of a pretrained generator are not on disk (and could not be downloaded)."""
 
 
@@ -108,12 +110,17 @@ def _numpy_scalar_globals() -> list:
 
 
 def load_weights(path: Path) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU, also accepting numpy scalars in the file."""
+    """``torch.load(path, weights_only=True)`` on the CPU, also accepting numpy scalars in the file; a file
+    it refuses or cannot read is a RefusedFileError that names it."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+        try:
             return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            with torch.serialization.safe_globals(_numpy_scalar_globals()):
+                return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as e:
+        raise RefusedFileError(path, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}",
+                               "expected a torch.save file of tensors (the published checkpoint)") from e
 
 
 def strip_prefix(state: dict, prefix: str = "module.") -> dict:

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Optional
 
@@ -65,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.errors import RefusedFileError, UserError
 from benchmark.generators import stylegan2ada as sg
 from benchmark.generators import stylegan2ada_discriminator as sgd
 from benchmark.generators.official_pickle import load_network_pickle
@@ -78,6 +80,9 @@ log = logging.getLogger(__name__)
 DEFAULTS = dict(pickle=None, url=None, expected_file=None, sha256=None, label=None, truncation_psi=1.0,
                 noise_mode="const", discriminator_flat="out", precision="float32", fused_modconv=None)
 NOISE_MODES = ("const", "random", "none")
+PICKLE_FORMAT = ("generator=stylegan2ada reads network pickles written by NVIDIA's stylegan2-ada-pytorch (G_ema and D "
+                 "of its training/networks.py, e.g. network-snapshot-*.pkl)")
+DISCRIMINATOR_FLATS = ("out", "fc")
 PRECISIONS = tuple(sg.PRECISIONS)  # float32, float16, bfloat16
 
 
@@ -88,7 +93,7 @@ def check_precision(precision) -> str:
     return precision
 
 
-class PickleNotFoundError(FileNotFoundError):
+class PickleNotFoundError(FileNotFoundError, UserError):
     """The network pickle is neither where the config says nor downloadable."""
 
 
@@ -151,7 +156,7 @@ class StyleGAN2ADADiscriminator(nn.Module):
 
     def __init__(self, D: sgd.Discriminator, flat: str = "out"):
         super().__init__()
-        if flat not in ("out", "fc"):
+        if flat not in DISCRIMINATOR_FLATS:
             raise ValueError(f"discriminator_flat must be 'out' (input of b4.out) or 'fc' (input of b4.fc), "
                              f"not {flat!r}")
         self.D, self.flat = D, flat
@@ -285,11 +290,16 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
         raise ValueError(f"generator.noise_mode must be one of {NOISE_MODES}, not {cfg['noise_mode']!r}")
     check_precision(cfg["precision"])
     path, provenance = fetch_pickle(cfg, artifacts_root)
-    data = load_network_pickle(path)
-    if data.get("G_ema") is None:
-        raise ValueError(f"{path} holds no G_ema network (keys: {sorted(map(str, data))})")
-    G = reconstruct(data["G_ema"], {"Generator": sg.Generator})
-    D = reconstruct(data["D"], {"Discriminator": sgd.Discriminator}) if data.get("D") is not None else None
+    try:
+        data = load_network_pickle(path)
+        if data.get("G_ema") is None:
+            raise ValueError(f"it holds no G_ema network (keys: {sorted(map(str, data))})")
+        G = reconstruct(data["G_ema"], {"Generator": sg.Generator})
+        D = reconstruct(data["D"], {"Discriminator": sgd.Discriminator}) if data.get("D") is not None else None
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, RuntimeError, ValueError) as e:
+        # a refused global, a truncated file, or networks whose class names, constructor arguments or
+        # weights are not NVIDIA's training/networks.py ones (a persisted module's own source is never run)
+        raise RefusedFileError(path, f"{type(e).__name__}: {' '.join(str(e).split())}", PICKLE_FORMAT) from e
     if D is None:
         log.warning("%s holds no D: the discriminator-feature methods cannot use this generator", path)
     gen = StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device) if D is not None else None,
@@ -313,3 +323,9 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
              gen.resolution, gen.image_channels, f"{gen.num_classes} classes" if gen.num_classes else "unconditional",
              gen.z_dim, gen.w_dim, gen.num_ws, gen.feature_shapes, gen.provenance["precision_effective"])
     return gen
+
+
+# what launch.py validates generator.* against before any work (benchmark/orchestration/validation.py)
+stylegan2ada.options = DEFAULTS
+stylegan2ada.option_choices = {"noise_mode": NOISE_MODES, "precision": PRECISIONS,
+                               "discriminator_flat": DISCRIMINATOR_FLATS}

@@ -28,6 +28,7 @@ from benchmark.data import build_dataset
 from benchmark.generators import build_generator
 from benchmark.interfaces import Generator, Method, MethodContext, Task, TaskContext
 from benchmark.orchestration.anchors import anchor_configs
+from benchmark.orchestration.validation import validate_config
 from benchmark.orchestration.identity import (
     expected_record_path,
     method_config,
@@ -236,6 +237,7 @@ def ensure_anchors(cfg: dict) -> None:
 def run_experiment(hydra_cfg: DictConfig) -> Optional[dict]:
     """Run one (method, task) experiment and return its record; then refresh its leaderboards."""
     cfg = plain(hydra_cfg)
+    validate_config(cfg)  # every bad value at once, before any data, GAN or pretraining work
     record = record_of(cfg)
     if record is None:
         return None  # a data-parallel helper process: its part (pretraining) is done

@@ -45,14 +45,20 @@ class DomainMethod(Method):
     domains: ClassVar[tuple] = DOMAINS
 
     @classmethod
+    def config_problems(cls, cfg) -> list[tuple[str, str]]:
+        problems = [] if cfg.domain in cls.domains else [("domain", f"must be one of {', '.join(cls.domains)}")]
+        if cfg.domain == "syn_real" and not 0.0 < cfg.syn_fraction < 1.0:
+            problems.append(("syn_fraction", "must be in (0, 1): the synthetic share of a syn_real batch"))
+        return problems
+
+    @classmethod
     def consumed_sources(cls, cfg) -> frozenset:
         if cfg.domain not in cls.domains:
             raise ValueError(f"method {cls.name!r}: domain must be one of {cls.domains}, got {cfg.domain!r}")
         return SOURCES_OF_DOMAIN[cfg.domain]
 
     def __init__(self, cfg, ctx: MethodContext):
-        super().__init__(cfg, ctx)
-        self.consumed_sources(cfg)  # rejects an unknown domain before anything is built
+        super().__init__(cfg, ctx)  # config_problems rejects an unknown domain before anything is built
         self.augment = ctx.make_augment()
         self.augment_syn = ctx.make_augment(source="synthetic")
 

@@ -1,0 +1,400 @@
+"""Validation of the whole composed config before any work: every bad value at once, each named with its
+key, its value and what is valid.
+
+``run_experiment`` (and launch.py, for a sweep sent to a cluster) calls ``validate_config`` before any
+dataset, GAN or pretraining work, so a config that cannot run fails in seconds with one ``ConfigError``
+(launch.py: exit 2, one block of text), never after hours and never with a record. What is checked:
+
+- the suite's own sections (``seed``, ``device``, ``pretrain``, ``backbone``, ``head``, ``augment``,
+  ``objective``, ``gan_training``, ``eval``, ``distributed``): ``CORE_OPTIONS``, whose choices are
+  imported from the modules that consume them, so a new choice is valid here the moment it exists there;
+- the method's options against its ``Config`` dataclass (types from its annotations, unknown options)
+  and the method's own ``Method.config_problems`` (ranges, choices);
+- the task's options against its config dataclass, and the task's own checks (``__post_init__``);
+- the generator's and the data set's options against their yaml in launch/ (an option that a preset
+  set for another generator, such as the paper presets' ``generator.noise_mode`` under
+  ``generator=small_gan``, is named with how to drop it), the generator's ``option_choices``, and the
+  files the config names;
+- the device (``device=cuda`` on a machine without CUDA).
+
+Checks that need data on disk (a dataset's files, a pickle's contents) stay with the loaders, which run
+right after, still before pretraining (``pipeline.build``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import OmegaConf
+
+from benchmark.errors import UserError
+from benchmark.registry import BACKBONES, DATASETS, GENERATORS, METHODS, TASKS, UnknownPluginError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "launch"
+
+
+class ConfigError(UserError, ValueError):
+    """Every problem found in one config; ``problems`` lists them as (key, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        lines = "\n".join(f"  {key}: {message}" for key, message in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        super().__init__(f"invalid config ({count}; nothing was run):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """What one option takes: a type (int, float, bool, str, list), optionally null, a range, choices."""
+
+    kind: type
+    nullable: bool = False
+    low: Optional[float] = None  # inclusive
+    high: Optional[float] = None  # inclusive
+    choices: tuple = ()
+
+    def describe(self) -> str:
+        if self.choices:
+            what = "one of " + ", ".join(map(str, self.choices))
+        else:
+            what = TYPE_WORDS[self.kind]
+            if self.low is not None and self.high is not None:
+                what += f" in [{self.low}, {self.high}]"
+            elif self.low is not None:
+                what += f" >= {self.low}"
+        return f"null or {what}" if self.nullable else what
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.choices:
+            return value in self.choices
+        if not is_instance(value, self.kind):
+            return False
+        if self.low is not None and value < self.low:
+            return False
+        return self.high is None or value <= self.high
+
+
+TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
+              dict: "a mapping"}
+
+
+def is_instance(value: Any, kind: type) -> bool:
+    """Hydra's types as a user means them: an int is a number, a bool is not an int."""
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is list:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, kind)
+
+
+def core_options() -> dict[str, Option]:
+    """The suite's own sections, ``<section>.<key>`` -> Option. Choices come from where they are used."""
+    from benchmark.backbones import INPUT_NORMS
+    from benchmark.pretraining.augment import SYNTHETIC_PARAMETERS
+    from benchmark.pretraining.engine import AUTOCASTS, LR_SCHEDULES, PRECISIONS
+    from benchmark.toolkit.losses import VARIANCE_CONVENTIONS
+
+    positive, count = Option(int, low=1), Option(int, low=0)
+    weight = Option(float, low=0)
+    return {
+        "seed": Option(int, low=0), "anchors": Option(bool), "skip_existing": Option(bool),
+        "pretrain.steps": positive,
+        "pretrain.batch_size": Option(int, low=2),  # batch statistics (variance, BatchNorm) need two samples
+        "pretrain.base_lr": Option(float, low=1e-12), "pretrain.momentum": Option(float, low=0, high=1),
+        "pretrain.weight_decay": weight, "pretrain.lr_schedule": Option(str, choices=LR_SCHEDULES),
+        "pretrain.steps_per_epoch": Option(int, nullable=True, low=1), "pretrain.warmup_steps": count,
+        "pretrain.log_every": positive, "pretrain.checkpoint_every": positive,
+        "pretrain.autocast": Option(str, choices=AUTOCASTS), "pretrain.precision": Option(str, choices=PRECISIONS),
+        "pretrain.deterministic": Option(bool),
+        "backbone.width": positive, "backbone.zero_init_residual": Option(bool),
+        "backbone.input_norm": Option(str, choices=tuple(INPUT_NORMS)),
+        "head.hidden_dim": positive, "head.hidden_layers": positive, "head.embed_dim": positive,
+        "head.predictor_hidden_dim": positive, "head.simsiam_projector_layers": positive,
+        "augment.crop_size": Option(int, nullable=True, low=8),
+        "augment.synthetic": Option(str, choices=SYNTHETIC_PARAMETERS), "augment.blur_p": Option(float, low=0, high=1),
+        "augment.blur_kernel": Option(int, nullable=True, low=1),
+        "objective.lambda_rd": weight, "objective.mu_var": weight, "objective.nu_cov": weight,
+        "objective.zg_varcov": Option(str),  # its choices are sqsp's (method.zg_varcov is checked there)
+        "objective.vicreg_variance": Option(str, choices=VARIANCE_CONVENTIONS),
+        "gan_training.steps": positive, "gan_training.batch_size": Option(int, low=2),
+        "distributed.gather_statistics": Option(bool), "distributed.sync_batchnorm": Option(bool),
+    }
+
+
+# sections the suite reads key by key: any key there that CORE_OPTIONS does not know is a typo
+CLOSED_SECTIONS = ("pretrain", "head", "augment", "objective", "gan_training", "distributed")
+
+
+def show(value: Any) -> str:
+    """A value as the user would type it on the command line."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return str(value).lower().replace("none", "null")
+    if isinstance(value, (dict, list)):
+        return OmegaConf.to_yaml(value, sort_keys=False).strip().replace("\n", "; ")
+    return str(value)
+
+
+def validate_config(cfg: dict) -> None:
+    """Raise ConfigError naming every problem of the (resolved, plain) config; return when there is none."""
+    problems: list[tuple[str, str]] = []
+    problems += core_problems(cfg)
+    problems += device_problems(cfg.get("device", "auto"), cfg)
+    problems += method_problems(cfg)
+    problems += task_problems(cfg)
+    problems += generator_problems(cfg)
+    problems += data_problems(cfg)
+    problems += eval_problems(cfg.get("eval") or {})
+    if problems:
+        raise ConfigError(problems)
+
+
+def core_problems(cfg: dict) -> list[tuple[str, str]]:
+    problems = []
+    options = core_options()
+    for key, option in options.items():
+        section, _, name = key.rpartition(".")
+        holder = cfg.get(section) if section else cfg
+        if not isinstance(holder, dict) or name not in holder:
+            continue  # a section a config predates (augment, objective) takes its neutral default
+        value = holder[name]
+        if not option.accepts(value):
+            problems.append((key, f"{show(value)} is not valid; must be {option.describe()}"))
+    for section in CLOSED_SECTIONS:
+        known = {k.partition(".")[2] for k in options if k.startswith(section + ".")}
+        for name in sorted(set(cfg.get(section) or {}) - known):
+            problems.append((f"{section}.{name}", f"unknown option of {section}; valid: {', '.join(sorted(known))}"))
+    arch = (cfg.get("backbone") or {}).get("arch")
+    if arch is not None and arch not in BACKBONES.names():
+        problems.append(("backbone.arch", f"{show(arch)} is not a registered backbone; valid: "
+                                          f"{', '.join(BACKBONES.names())}"))
+    pretrain = cfg.get("pretrain") or {}
+    if pretrain.get("lr_schedule") == "per_epoch" and pretrain.get("steps_per_epoch") is None:
+        problems.append(("pretrain.steps_per_epoch", "null, but pretrain.lr_schedule=per_epoch needs it: the "
+                                                     "number of steps in one epoch (97 in the authors' CIFAR recipe)"))
+    steps, warmup = pretrain.get("steps"), pretrain.get("warmup_steps")
+    if is_instance(steps, int) and is_instance(warmup, int) and steps >= 1 and warmup > steps:
+        problems.append(("pretrain.warmup_steps", f"{warmup} is longer than pretrain.steps={steps}; "
+                                                  "must be <= pretrain.steps"))
+    kernel = (cfg.get("augment") or {}).get("blur_kernel")
+    if is_instance(kernel, int) and kernel % 2 == 0:
+        problems.append(("augment.blur_kernel", f"{kernel} is even; must be an odd size (e.g. {kernel + 1})"))
+    return problems
+
+
+def device_problems(name: Any, cfg: dict) -> list[tuple[str, str]]:
+    import torch
+
+    if not isinstance(name, str):
+        return [("device", f"{show(name)} is not valid; must be auto, cpu, cuda or cuda:<index>")]
+    if name == "auto":
+        resolved = "cuda" if torch.cuda.is_available() else "cpu"
+    else:
+        try:
+            resolved = str(torch.device(name))
+        except RuntimeError:
+            return [("device", f"{show(name)} is not a device; must be auto, cpu, cuda or cuda:<index>")]
+    problems = []
+    if resolved.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = torch.device(resolved).index or 0
+        if count == 0:
+            problems.append(("device", f"{show(name)}, but torch sees no CUDA device on this machine; use "
+                                       "device=cpu or device=auto"))
+        elif index >= count:
+            problems.append(("device", f"{show(name)}, but this machine has {count} CUDA device(s): "
+                                       f"cuda:0..cuda:{count - 1}"))
+    elif resolved not in ("cpu",) and not resolved.startswith("mps"):
+        problems.append(("device", f"{show(name)} is not supported; must be auto, cpu, cuda or cuda:<index>"))
+    if (cfg.get("pretrain") or {}).get("precision") == "float64" and resolved != "cpu":
+        problems.append(("pretrain.precision", f"float64 is for exactness checks on the CPU, but device is "
+                                               f"{resolved}; use device=cpu"))
+    return problems
+
+
+# -------------------------------------------------------------------------- dataclass-backed options
+def type_problems(prefix: str, values: dict, schema: type, owner: str) -> list[tuple[str, str]]:
+    """Unknown keys and values of the wrong type, against a config dataclass's fields and annotations."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    problems = [(f"{prefix}.{k}", f"{owner} has no option {k!r}; valid: {', '.join(fields)}")
+                for k in values if k not in fields]
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved is not checked
+        hints = {}
+    for key, value in values.items():
+        if key in fields and key in hints and not matches(value, hints[key]):
+            problems.append((f"{prefix}.{key}", f"{show(value)} is not valid; must be {describe(hints[key])}"))
+    return problems
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a config value fits a type annotation (the subset config dataclasses use)."""
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, tuple):
+        return is_instance(value, list)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint in TYPE_WORDS:
+        return is_instance(value, hint)
+    return True  # a type the configs do not spell in yaml: left to the code that uses it
+
+
+def describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        words = [describe(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        nullable = type(None) in typing.get_args(hint)
+        return ("null or " if nullable else "") + " or ".join(words)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def method_problems(cfg: dict) -> list[tuple[str, str]]:
+    from benchmark.orchestration.identity import method_config
+
+    section = cfg.get("method") or {}
+    try:
+        method_cls = METHODS.get(section.get("name"))
+    except UnknownPluginError as e:
+        return [("method", str(e))]
+    options = {k: v for k, v in section.items() if k != "name"}
+    problems = type_problems("method", options, method_cls.Config, f"method {method_cls.name!r}")
+    if problems:
+        return problems  # the dataclass is not built from values of the wrong type
+    try:
+        method_cfg = method_config(cfg, method_cls)
+    except (ValueError, TypeError) as e:
+        return [("method", str(e))]
+    return [(f"method.{key}", f"{show(getattr(method_cfg, key, None))} is not valid; {message}")
+            for key, message in method_cls.config_problems(method_cfg)]
+
+
+def task_problems(cfg: dict) -> list[tuple[str, str]]:
+    section = cfg.get("task") or {}
+    try:
+        task_cls = TASKS.get(section.get("name"))
+    except UnknownPluginError as e:
+        return [("task", str(e))]
+    options = {k: v for k, v in section.items() if k != "name"}
+    try:
+        schema = type(task_cls({}).cfg)  # the task's config dataclass, from its defaults
+    except Exception:  # noqa: BLE001 - a task without defaults for every option: checked by building it below
+        schema = None
+    if schema is not None and dataclasses.is_dataclass(schema):
+        problems = type_problems("task", options, schema, f"task {task_cls.name!r}")
+        if problems:
+            return problems
+    try:
+        task_cls(options)
+    except (ValueError, TypeError, KeyError) as e:
+        return [("task", f"task {task_cls.name!r}: {e}")]
+    return []
+
+
+def eval_problems(section: dict) -> list[tuple[str, str]]:
+    from tasks.limits import EvalLimits
+
+    problems = type_problems("eval", section, EvalLimits, "eval")
+    for key, value in section.items():
+        if is_instance(value, int) and value < 1:
+            problems.append((f"eval.{key}", f"{value} is not valid; must be null or an integer >= 1"))
+    return problems
+
+
+# ------------------------------------------------------------------------------- yaml-backed options
+def yaml_schema(group: str, registered: str, declared: Optional[dict] = None) -> Optional[dict]:
+    """The options of a registered generator or data set: those its builder declares (``declared``) and
+    those of every yaml in launch/<group>/ whose ``name`` is it, with the yaml's default (its type is the
+    option's type; null or an interpolation: any type); None for a plugin that ships and declares none."""
+    files = [p for p in sorted((CONFIG_DIR / group).glob("*.yaml")) if OmegaConf.load(p).get("name") == registered]
+    if not files and declared is None:
+        return None
+    schema: dict = dict(declared or {})
+    for path in files:
+        node = OmegaConf.load(path)
+        for key in node:
+            raw = node._get_node(key)._value()  # the yaml's own value: an interpolation stays a string
+            if key not in schema or schema[key] is None:
+                schema[key] = None if isinstance(raw, str) and "${" in raw else OmegaConf.to_container(
+                    node, resolve=False)[key]
+    return schema
+
+
+def schema_problems(group: str, section: dict, registered: str, schema: dict, preset: str) -> list[tuple[str, str]]:
+    problems = []
+    for key, value in section.items():
+        if key == "name":
+            continue
+        if key not in schema:
+            problems.append((f"{group}.{key}", f"{group} {registered} has no option {key!r} (set by preset={preset} "
+                                               f"or an override, for another {group}); drop it with "
+                                               f"~{group}.{key}; {registered}'s options: "
+                                               f"{', '.join(k for k in schema if k != 'name')}"))
+            continue
+        default = schema[key]
+        kind = (bool if isinstance(default, bool) else float if isinstance(default, float) else
+                int if isinstance(default, int) else str if isinstance(default, str) else
+                list if isinstance(default, list) else None)
+        if kind is not None and value is not None and not is_instance(value, kind):
+            problems.append((f"{group}.{key}", f"{show(value)} is not valid; must be {TYPE_WORDS[kind]}"))
+    return problems
+
+
+FILE_OPTIONS = ("pickle", "checkpoint")  # generator options that name a file the user provides
+
+
+def generator_problems(cfg: dict) -> list[tuple[str, str]]:
+    section = cfg.get("generator") or {}
+    try:
+        builder = GENERATORS.get(section.get("name"))
+    except UnknownPluginError as e:
+        return [("generator", str(e))]
+    name = section["name"]
+    schema = yaml_schema("generator", name, getattr(builder, "options", None))
+    problems = [] if schema is None else schema_problems("generator", section, name, schema, cfg.get("preset"))
+    for key, choices in getattr(builder, "option_choices", {}).items():
+        if key in section and section[key] not in choices:
+            problems.append((f"generator.{key}", f"{show(section[key])} is not valid; must be one of "
+                                                 f"{', '.join(map(str, choices))}"))
+    for key in FILE_OPTIONS:
+        value = section.get(key)
+        if isinstance(value, str) and "://" not in value and not Path(value).expanduser().exists():
+            problems.append((f"generator.{key}", f"{value!r}: no such file or folder"))
+    if schema is not None and "pickle" in schema and "url" in schema and not section.get("pickle") \
+            and not section.get("url"):
+        wanted = f" (the network's file is {section['expected_file']})" if section.get("expected_file") else ""
+        problems.append(("generator.pickle", f"not set; generator {name} needs a network pickle{wanted}: "
+                                             "generator.pickle=<file> or generator.url=<url>"))
+    return problems
+
+
+def data_problems(cfg: dict) -> list[tuple[str, str]]:
+    section = cfg.get("data") or {}
+    name = section.get("name")
+    if name not in DATASETS.names():
+        return [("data", f"unknown dataset {show(name)}; valid datasets: {', '.join(DATASETS.names())}")]
+    schema = yaml_schema("data", name)
+    return [] if schema is None else schema_problems("data", section, name, schema, cfg.get("preset"))
