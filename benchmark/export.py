@@ -19,6 +19,11 @@ library's ResNet: its stem is written but will not load there (shape mismatch); 
 backbone (``backbone.arch=resnet18`` or ``resnet50``) for dense transfer through these libraries.
 
     python -m benchmark.export artifacts/pretrain/<method>-<hash>/method.pt --depth 18 --out exported/
+
+The weights are checked against their sha256 sidecar (``method.pt.sha256``, benchmark/artifacts.py) first:
+a damaged file is an error that names it (exit status 2), and nothing is exported. The export leaves the
+file where it is; the pretraining run that made it sets it aside and trains again. A file without a sidecar
+(a user's own state dict, or weights from before sidecars existed) is read with a warning, unverified.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.artifacts import atomic_write_text
+from benchmark.artifacts import DamagedArtifactError, atomic_write_text, load_verified
 
 PIXEL_MEAN, PIXEL_STD = [127.5, 127.5, 127.5], [127.5, 127.5, 127.5]
 
@@ -91,7 +96,12 @@ def main() -> None:
     parser.add_argument("--depth", type=int, required=True, help="ResNet depth: 18 or 50")
     parser.add_argument("--out", default="exported", help="output folder")
     args = parser.parse_args()
-    state = torch.load(args.weights, map_location="cpu")
+    try:
+        state = load_verified(args.weights, legacy="trust")
+    except DamagedArtifactError as e:
+        parser.exit(2, f"{parser.prog}: error: cannot export damaged weights {e}; nothing was exported. Run the "
+                       "pretraining that made them again (the same launch.py command): it sets the file aside and "
+                       "trains anew\n")
     stem = Path(args.out) / f"{Path(args.weights).parent.name}-r{args.depth}"
     for path in (*export_detectron2(state, stem, args.depth), *export_mmseg(state, stem, args.depth)):
         print(path)

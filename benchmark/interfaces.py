@@ -102,6 +102,12 @@ class Method(nn.Module):
     consumes: ClassVar[frozenset] = frozenset()
     needs_training: ClassVar[bool] = True
     version: ClassVar[int] = 1  # bump when a change to the code changes what training produces
+    # A method that does not train and reads nothing but the images (the anchors): the config sections beyond
+    # the images it is shown (the data, the crop size) and the seed that shape its features, e.g. ("backbone",)
+    # for a randomly initialised backbone; its run is keyed by these and the task alone (identity.py), so a
+    # change to pretrain.*, a generator or another method's options does not evaluate it again. None: keyed
+    # like any method, by the whole pretraining key (e.g. a GAN's discriminator, which comes with its generator).
+    shaped_by: ClassVar[Optional[tuple]] = None
 
     def __init__(self, cfg: Any, ctx: MethodContext):
         super().__init__()
@@ -213,3 +219,21 @@ class Task:
 
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         raise NotImplementedError
+
+    def evaluation_images(self, ctx: TaskContext) -> Optional[dict]:
+        """The images this task shows the backbone against the dataset's own, written into every record as
+        ``evaluation_images`` (``describe_evaluation_images``; a suite of tasks: ``{"converted", "members"}``)
+        so that a leaderboard can say when an evaluation converted them (an RGB set shown to a 1-channel
+        backbone in gray, a set resized away from its size). Called after ``run``, which may remember what it
+        opened. Default: None, the task does not say."""
+        return None
+
+
+def describe_evaluation_images(dataset: str, native: dict, used: dict) -> dict:
+    """The ``evaluation_images`` of one dataset: ``native`` and ``used`` are ``{"mode", "channels", "size"}``
+    (``benchmark.data.image_sets.image_format``; size in px, "WxH", or "variable"); ``converted`` when the
+    channels differ, or both sizes are fixed and differ (a set of variable size is resized by any task)."""
+    sizes = (native["size"], used["size"])
+    resized = "variable" not in sizes and sizes[0] != sizes[1]
+    return {"dataset": dataset, "native": dict(native), "used": dict(used),
+            "converted": native["channels"] != used["channels"] or resized}

@@ -2,7 +2,9 @@
 
 - ``raw_pixels``: the flattened image itself as the feature (what any representation must beat);
 - ``random_init``: the preset's backbone, randomly initialised with the run's seed, never trained.
-Neither trains, so neither needs a generator or pretraining time.
+Neither trains, so neither needs a generator or pretraining time. Each is keyed by what shapes it
+(``shaped_by``; benchmark/orchestration/identity.anchor_key): the task, the images it is shown and the seed,
+and for random init the backbone config; not by the pretraining, method or generator of the run that asked.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class NoOptions:
 class RawPixels(Method):
     Config = NoOptions
     needs_training = False
+    shaped_by = ()  # the images alone
 
     def __init__(self, cfg: NoOptions, ctx: MethodContext):
         super().__init__(cfg, ctx)
@@ -32,4 +35,5 @@ class RawPixels(Method):
 class RandomInit(Method):
     Config = NoOptions
     needs_training = False
+    shaped_by = ("backbone",)  # its architecture, width and init conventions, drawn with the run's seed
 

@@ -73,26 +73,27 @@ def test_a_bad_input_job_does_not_end_the_sweep(shared, tmp_path):
 
 
 def test_a_crashing_job_is_reported_as_it_fails(shared, tmp_path):
-    """A TypeError deep in the linear evaluation (a weight-decay grid whose start is a list passes the
-    config validation, which checks that the grid is a list) used to stay silent until the end of the sweep,
-    and to vanish when a later job's bad input ended the sweep first."""
-    result = launch(shared, tmp_path, "-m", "method=disc_single", "eval.wd_grid=[[-1.0],1.0,2],5,[-1.0,1.0,2]")
+    """A TypeError deep in the linear evaluation (the task's own weight-decay grid, whose start is a list, passes
+    the config validation, which checks only that the task's grid is a list) used to stay silent until the end
+    of the sweep, and to vanish when a later job's bad input ended the sweep first."""
+    result = launch(shared, tmp_path, "-m", "method=disc_single", "eval.wd_grid=null",
+                    "task.wd_grid=[[-1.0],1.0,2],5,[-1.0,1.0,2]")
     assert result.returncode == 1, result.output[-4000:]  # one failure is not bad input
 
     crash = error_line(result, "error: job #0 ")
-    assert "(disc_single / linear_fmnist) failed: TypeError:" in crash and "eval.wd_grid=[[-1.0],1.0,2]" in crash
+    assert "(disc_single / linear_fmnist) failed: TypeError:" in crash and "task.wd_grid=[[-1.0],1.0,2]" in crash
     log_text = (tmp_path / "sweep" / "0_disc_single_linear_fmnist" / "launch.log").read_text()
     assert "Traceback (most recent call last)" in log_text and "weight_decay_grid" in log_text
 
     bad_input = error_line(result, "error: job #1 ")
-    assert "ConfigError" in bad_input and "eval.wd_grid: 5 is not valid; must be null or a list" in bad_input
-    assert "eval.wd_grid=5" in bad_input
+    assert "ConfigError" in bad_input and "task.wd_grid: 5 is not valid; must be a list" in bad_input
+    assert "task.wd_grid=5" in bad_input
     assert "ConfigError" in (tmp_path / "sweep" / "1_disc_single_linear_fmnist" / "launch.log").read_text()
 
-    assert [(r["method"], r["config"]["eval"]["wd_grid"]) for r in records(tmp_path)] == [
+    assert [(r["method"], r["config"]["task"]["wd_grid"]) for r in records(tmp_path)] == [
         ("disc_single", [-1.0, 1.0, 2])]  # the third job ran
     summary = error_line(result, "error: 2 of 3 jobs of the sweep failed:")
-    assert "#0 (eval.wd_grid=[[-1.0],1.0,2]: TypeError), #1 (eval.wd_grid=5: ConfigError)" in summary
+    assert "#0 (task.wd_grid=[[-1.0],1.0,2]: TypeError), #1 (task.wd_grid=5: ConfigError)" in summary
 
 
 def test_a_single_run_keeps_its_message_and_exit_code(shared, tmp_path):

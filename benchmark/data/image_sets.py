@@ -31,6 +31,17 @@ def data_root(root: Optional[str]) -> Path:
     return Path(root or os.environ.get("GANREP_DATA") or DEFAULT_DATA_ROOT).expanduser()
 
 
+def image_format(channels: int, size) -> dict:
+    """How images are laid out, as records state it: ``mode`` ("L" for 1 channel, "RGB" for 3, PIL's names),
+    ``channels`` and ``size``: the side in px of square images, "WxH" of other fixed ones, "variable" when
+    the images of a set differ (most sets read from files)."""
+    if isinstance(size, (tuple, list)):
+        width, height = size
+        size = int(width) if width == height else f"{width}x{height}"
+    mode = {1: "L", 3: "RGB"}.get(channels, f"{channels}-channel")
+    return {"mode": mode, "channels": int(channels), "size": size}
+
+
 def check_split(dataset: str, split: str, valid: Sequence[str]) -> None:
     if split not in valid:
         raise ValueError(f"unknown {dataset} split {split!r}; valid splits: {', '.join(valid)}")
@@ -55,6 +66,11 @@ class _EvaluationSet(torch.utils.data.Dataset):
 
     def _image(self, i: int) -> Image.Image:
         raise NotImplementedError
+
+    def native_format(self) -> dict:
+        """The images as the release stores them (``image_format``), before any transform: what an evaluation
+        that converts them departs from. Default: RGB (files are decoded to it) of variable size."""
+        return image_format(3, "variable")
 
     def __getitem__(self, i: int):
         image = self._image(i)
@@ -106,6 +122,10 @@ class ArrayImages(_EvaluationSet):
     def _image(self, i: int) -> Image.Image:
         return Image.fromarray(self.images[i]).convert("RGB")
 
+    def native_format(self) -> dict:
+        height, width = self.images.shape[1:3]
+        return image_format(1 if self.images.ndim == 3 else self.images.shape[-1], (width, height))
+
     def _hash_items(self, digest) -> None:
         digest.update(np.ascontiguousarray(self.images).tobytes())
 
@@ -122,6 +142,14 @@ class TorchvisionImages(_EvaluationSet):
     def _image(self, i: int) -> Image.Image:
         return self.dataset[i][0].convert("RGB")
 
+    def native_format(self) -> dict:
+        """A release held as one array (CIFAR, STL-10) has one format: its first image's; a set of files has
+        images of several sizes (the default)."""
+        if not isinstance(getattr(self.dataset, "data", None), np.ndarray) or not len(self.dataset):
+            return super().native_format()
+        image = self.dataset[0][0]
+        return image_format(len(image.getbands()), image.size)
+
     def _hash_items(self, digest) -> None:
         _hash_torchvision_items(self.dataset, digest)
 
@@ -137,6 +165,9 @@ class SubsetView(_EvaluationSet):
 
     def __getitem__(self, i: int):
         return self.dataset[self.indices[i]]
+
+    def native_format(self) -> dict:
+        return self.dataset.native_format()
 
     def _hash_items(self, digest) -> None:
         digest.update(self.dataset.fingerprint().encode())

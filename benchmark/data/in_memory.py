@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.data.image_sets import image_format
+
 
 class InMemoryImages(torch.utils.data.Dataset):
     def __init__(self, images_uint8: torch.Tensor, labels: torch.Tensor, classes: list[str]):
@@ -22,6 +24,11 @@ class InMemoryImages(torch.utils.data.Dataset):
     @property
     def image_size(self) -> int:
         return self.images.shape[-1]
+
+    def native_format(self) -> dict:
+        """The images as the loader holds them (e.g. Fashion-MNIST zero-padded to ``data.image_size``), in the
+        terms of ``benchmark.data.image_sets.image_format``."""
+        return image_format(self.channels, (self.images.shape[-1], self.images.shape[-2]))
 
     def subset(self, n: int | None, seed: int = 0) -> "InMemoryImages":
         """A seeded random subset of ``n`` items (all of them when n is None or too large)."""

@@ -60,7 +60,13 @@ should do. The first construction converts it, in the constructing process, into
 ``<root>/nyuv2/normals_cache/`` (``normals.npy`` float32 (N, H, W, 3) and ``valid.npy`` bool (N, H, W),
 row k for NYU image k + 1; about 5.8 GB on disk), which items then read through memory maps. The cache
 records the size and modification time of its source and is rebuilt when they change; delete the folder
-to rebuild it by hand. The .mat is opened on first access in each process (never at construction beyond
+to rebuild it by hand. Each .npy carries a sha256 sidecar (``normals.npy.sha256``, benchmark/artifacts.py),
+taken once when it is built and checked when a process first opens the set (about 0.7 s per GB of cache on
+a CPU with SHA instructions, more on a cold disk; a second split in the same process reuses the check while
+the file is unchanged), because a bit flipped in a memory-mapped normal would otherwise go unnoticed into
+every metric. A damaged file is named in a warning, moved aside (``normals.npy.damaged-<UTC time>``; never
+deleted, remove it by hand once looked at) and the cache rebuilt; a cache built before the sidecars existed
+is accepted once, with a warning, and its digests recorded then. The .mat is opened on first access in each process (never at construction beyond
 reading its shape), so no image is decoded before it is asked for.
 """
 from __future__ import annotations
@@ -77,6 +83,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from benchmark.artifacts import file_sha256, load_or_set_aside, write_sidecar
 from benchmark.data.dense_sets import DenseSet
 from benchmark.data.errors import DatasetNotFoundError
 from benchmark.data.image_sets import check_split, data_root
@@ -222,21 +229,55 @@ def _build_cache(location, cache: Path, count: int, image_size: tuple[int, int])
         out.flush()
         del out
     for name in targets:
+        digest, size = file_sha256(cache / (name + suffix))
+        write_sidecar(cache / name, digest, size)  # the sidecar first: a crash in between leaves a mismatch
         os.replace(cache / (name + suffix), cache / name)
     (cache / ("source.json" + suffix)).write_text(json.dumps(_stamp(location[0])))
     os.replace(cache / ("source.json" + suffix), cache / "source.json")
 
 
+def _npy_shape(f) -> tuple[int, ...]:
+    """The shape in an open .npy file's header, after checking that the file holds exactly that array (a
+    truncated or appended-to file would map garbage or fail in a DataLoader worker)."""
+    version = np.lib.format.read_magic(f)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(f)
+    expected = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = os.fstat(f.fileno()).st_size
+    if size != expected:
+        raise ValueError(f"{size} bytes, its header's {dtype} array of shape {shape} needs {expected}")
+    return tuple(shape)
+
+
+_VERIFIED_SHAPES: dict[tuple, tuple[int, ...]] = {}  # this process's checks, by file identity and sidecar
+
+
+def _verified_npy_shape(path: Path, source: Path) -> Optional[tuple[int, ...]]:
+    """The shape of a cache .npy that matches its sha256 sidecar; None when it is missing or damaged (then
+    set aside, with a warning). Checked once per process while the file (inode, size, mtime) and its
+    sidecar stay the same: the train and test sets of one run share the cache."""
+    try:
+        stat, sidecar = path.stat(), path.with_name(path.name + ".sha256").read_bytes()
+        identity = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, sidecar)
+    except OSError:
+        identity = None
+    if identity is not None and identity in _VERIFIED_SHAPES:
+        return _VERIFIED_SHAPES[identity]
+    shape = load_or_set_aside(path, "NYUv2 normals cache", f"rebuilding the cache from {source}", load=_npy_shape)
+    if shape is not None and identity is not None:
+        _VERIFIED_SHAPES[identity] = shape
+    return shape
+
+
 def _cache_is_current(cache: Path, source: Path, shape: tuple[int, int, int]) -> bool:
-    """Built from this very source, for images of this (count, H, W)."""
+    """Built from this very source, for images of this (count, H, W), and intact (sha256 sidecars)."""
     try:
         if json.loads((cache / "source.json").read_text()) != _stamp(source):
             return False
-        normals = np.load(cache / "normals.npy", mmap_mode="r")
-        valid = np.load(cache / "valid.npy", mmap_mode="r")
-        return normals.shape == (*shape, 3) and valid.shape == shape
     except (OSError, ValueError):
         return False
+    return (_verified_npy_shape(cache / "normals.npy", source) == (*shape, 3)
+            and _verified_npy_shape(cache / "valid.npy", source) == shape)
 
 
 class NYUv2Normals(DenseSet):

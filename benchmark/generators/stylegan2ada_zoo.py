@@ -299,7 +299,8 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
     except (pickle.UnpicklingError, EOFError, TypeError, KeyError, RuntimeError, ValueError) as e:
         # a refused global, a truncated file, or networks whose class names, constructor arguments or
         # weights are not NVIDIA's training/networks.py ones (a persisted module's own source is never run)
-        raise RefusedFileError(path, f"{type(e).__name__}: {' '.join(str(e).split())}", PICKLE_FORMAT) from e
+        reason = " ".join(str(e).split()).removeprefix(f"{path}: ")  # the message names the file once
+        raise RefusedFileError(path, f"{type(e).__name__}: {reason}", PICKLE_FORMAT) from e
     if D is None:
         log.warning("%s holds no D: the discriminator-feature methods cannot use this generator", path)
     gen = StyleGAN2ADAGenerator(freeze(G, device), freeze(D, device) if D is not None else None,

@@ -6,6 +6,12 @@ the task, so ``task=a`` then ``task=b`` pretrain once; its hash names
 ``<paths.artifacts>/pretrain/<method>-<hash>/``. The *run key* adds the task and the preset's eval
 limits; its hash names the record ``<paths.results>/<preset>/<task>/<method>-<hash>.json``.
 
+An anchor (a method that does not train and declares ``shaped_by``: raw pixels, the random-init backbone)
+has no pretraining: its key (``anchor_key``, in place of the pretraining key) holds only what shapes its
+features: the images it is shown (the data, which fixes their channels and size, and ``augment.crop_size``),
+the seed, and the sections it names (random init: the backbone). So ``pretrain.*``, the method that asked
+for it, the generator, the objective or the rest of ``augment`` never evaluate it again.
+
 Where data lives (``root``, ``cache_dir``, ``download``) is not identity. Neither is an option declared
 after records existed while it holds the value every earlier run had (``NEUTRAL_DEFAULTS``): declaring
 a default must not re-key every cached artifact and record.
@@ -54,8 +60,24 @@ def _without_neutral(section: dict, neutral: dict) -> dict:
     return {k: v for k, v in section.items() if k not in neutral or v != neutral[k]}
 
 
+def anchor_key(cfg: dict, method_cls) -> dict:
+    """What shapes the features of a method that does not train and reads only the images (``shaped_by``):
+    which images it is shown (the data's identity fixes their channels and size; ``augment.crop_size`` the
+    size they are evaluated at where a task takes the pretraining size), the seed, and the config sections it
+    names (random init: the backbone, without options at their ``NEUTRAL_DEFAULTS``)."""
+    key = {"anchor": cfg["method"]["name"], "method_class": f"{method_cls.__module__}.{method_cls.__qualname__}",
+           "method_version": method_cls.version, "seed": cfg["seed"],
+           "images": {"data": _data_identity(cfg["data"]), "crop_size": (cfg.get("augment") or {}).get("crop_size")}}
+    for section in method_cls.shaped_by:
+        key[section] = _without_neutral(cfg[section], NEUTRAL_DEFAULTS.get(section, {}))
+    return key
+
+
 def pretraining_key(cfg: dict, method_cls) -> dict:
-    """Everything that shapes the pretrained weights; its hash names the artifact."""
+    """Everything that shapes the pretrained weights; its hash names the artifact. For an anchor (no training,
+    ``shaped_by`` declared): ``anchor_key``, what shapes its features."""
+    if not method_cls.needs_training and method_cls.shaped_by is not None:
+        return anchor_key(cfg, method_cls)
     sources = method_cls.consumed_sources(method_config(cfg, method_cls))
     uses_generator, uses_real = "generator" in sources, "real" in sources
     key = {"method": _without_neutral(cfg["method"], NEUTRAL_DEFAULTS["method"].get(cfg["method"]["name"], {})),

@@ -21,7 +21,8 @@ import torch
 from omegaconf import DictConfig
 
 from benchmark import preemption
-from benchmark.artifacts import atomic_torch_save, atomic_write_text, config_hash, exclusive
+from benchmark.artifacts import (DamagedArtifactError, atomic_write_text, config_hash, exclusive, load_or_set_aside,
+                                 load_verified, save_verified)
 from benchmark.backbones import build_backbone
 from benchmark.checkpoints import remove_checkpoints
 from benchmark.data import build_dataset
@@ -128,7 +129,12 @@ def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
 
 def pretrain_or_load(cfg: dict, built: Built, timings: dict) -> dict:
     """Pretrain the method (checkpointed, cached by its pretraining hash) or load the cached weights;
-    returns the training statistics."""
+    returns the training statistics.
+
+    ``method.pt`` is a verified artifact (benchmark/artifacts.py: a sha256 sidecar written before it): weights
+    that are truncated or altered, or whose sidecar is, are named in a warning, moved aside to
+    ``method.pt.damaged-<UTC time>`` and pretrained again, never loaded. Weights written before the sidecars
+    existed are accepted once, with a warning, and their digest recorded then."""
     method, parallel = built.method, built.parallel
     if not built.method_cls.needs_training:
         return {}
@@ -138,13 +144,22 @@ def pretrain_or_load(cfg: dict, built: Built, timings: dict) -> dict:
     t = time.time()
     # Concurrent jobs of one pretraining (overlapping sweeps) train it once: the others wait here, then reuse
     # the weights (or resume its checkpoint, if it was preempted). A data-parallel run takes no lock: its
-    # processes cannot wait on one between their collectives. Weights already there need no lock (nor a
-    # writable artifacts folder).
-    lock = exclusive(out_dir / "pretraining") if not (parallel.distributed or weights.exists()) else None
+    # processes cannot wait on one between their collectives. Weights already there and intact need no lock
+    # (nor a writable artifacts folder). Weights that fail this first check are moved aside only under the
+    # lock, where no other job can be writing them (a data-parallel run's processes each check, and move).
+    state = None
+    if weights.exists():
+        try:
+            state = load_verified(weights)
+        except DamagedArtifactError as e:
+            log.info("pretrained weights %s do not verify (%s); checking again under the lock", weights, e.reason)
+    lock = exclusive(out_dir / "pretraining") if not (parallel.distributed or state is not None) else None
     with lock or contextlib.nullcontext():
-        timings["pretrain_reused"] = weights.exists()
-        if weights.exists():
-            method.load_state_dict(torch.load(weights, map_location="cpu"))
+        if state is None:
+            state = load_or_set_aside(weights, "pretrained weights", f"pretraining {method_name} again")
+        timings["pretrain_reused"] = state is not None
+        if state is not None:
+            method.load_state_dict(state)
             log.info("reusing pretrained %s from %s", method_name, weights)
             train_stats = json.loads((out_dir / "train_stats.json").read_text())
         else:
@@ -157,9 +172,9 @@ def pretrain_or_load(cfg: dict, built: Built, timings: dict) -> dict:
             with preemption.running_steps():  # a preemption signal in the last step is handed on once saved
                 train_stats = pretrain(method, built.generator, built.real_train, cfg["pretrain"], out_dir,
                                        built.device, cfg["seed"], parallel)
-                if parallel.is_main:
-                    atomic_torch_save(method.state_dict(), weights)
+                if parallel.is_main:  # the statistics first: weights on disk always have theirs
                     atomic_write_text(out_dir / "train_stats.json", json.dumps(train_stats, indent=2))
+                    save_verified(method.state_dict(), weights)
                     remove_checkpoints(out_dir)
     timings["pretrain"] = time.time() - t
     return train_stats
@@ -187,6 +202,8 @@ def run(cfg: dict) -> Optional[dict]:
         "generator_provenance": getattr(generator, "provenance", None) or None,  # e.g. the pickle's SHA-256
         "pretrain_hash": config_hash(pretraining_key(cfg, built.method_cls)), "run_hash": run_hash(cfg),
         "method_conventions": built.method.describe(), "method_source": method_source(built.method_cls),
+        # the images the backbone was shown against the dataset's own (converted: e.g. RGB shown in gray)
+        "evaluation_images": built.task.evaluation_images(built.task_ctx),
         "train_stats": train_stats, "timings": timings,
         "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(built.device),
         "host": platform.node(), "versions": library_versions(),
@@ -224,11 +241,14 @@ def record_of(cfg: dict) -> Optional[dict]:
 
 
 def ensure_anchors(cfg: dict) -> None:
-    """Evaluate this config's anchors on its task, each unless a record of the same anchor config exists."""
+    """Evaluate this config's anchors on its task, each unless it has a record already. An anchor's record is
+    named by what shapes it alone (the task, the eval limits, the images it is shown, the seed, and random
+    init's backbone: identity.anchor_key), so a change to pretrain.*, the method or the generator finds it."""
     for anchor_cfg in anchor_configs(cfg):
         anchor, task = anchor_cfg["method"]["name"], cfg["task"]["name"]
-        if expected_record_path(anchor_cfg).exists():
-            log.info("anchor %s already evaluated on %s", anchor, task)
+        existing = expected_record_path(anchor_cfg)
+        if existing.exists():
+            log.info("anchor %s already evaluated on %s (seed %s): %s", anchor, task, cfg["seed"], existing)
             continue
         log.info("evaluating the anchor %s on %s", anchor, task)
         write_record(Path(cfg["paths"]["results"]), run(anchor_cfg))

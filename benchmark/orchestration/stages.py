@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
+from benchmark.artifacts import DamagedArtifactError, load_verified
 from benchmark.orchestration import pipeline
 from benchmark.orchestration.identity import expected_record_path, plain, pretrained_weights
 from benchmark.reporting.leaderboards import leaderboards_of, render
@@ -11,13 +12,25 @@ from benchmark.reporting.leaderboards import leaderboards_of, render
 log = logging.getLogger(__name__)
 
 
+def weights_intact(weights) -> bool:
+    """Whether the pretrained weights are there, match their sha256 sidecar and load (a legacy file without
+    one is adopted, as pipeline.pretrain_or_load does)."""
+    if not weights.exists():
+        return False
+    try:
+        load_verified(weights)
+    except DamagedArtifactError:
+        return False
+    return True
+
+
 def pretrain_only(cfg: dict) -> str:
     """Pretrain (or find cached) the backbone of this config, without evaluating; returns the weights' path."""
     cfg = plain(cfg)
     weights = pretrained_weights(cfg)
-    if weights is None or weights.exists():
+    if weights is None or weights_intact(weights):
         return str(weights)
-    timings = {}
+    timings = {}  # missing, or damaged: then set aside and trained again there
     pipeline.pretrain_or_load(cfg, pipeline.build(cfg, timings, check_task=False), timings)
     return str(weights)
 

@@ -315,12 +315,19 @@ def task_problems(cfg: dict) -> list[tuple[str, str]]:
 
 
 def eval_problems(section: dict) -> list[tuple[str, str]]:
-    from tasks.limits import EvalLimits
-
-    problems = type_problems("eval", section, EvalLimits, "eval")
+    """The preset's evaluation limits (tasks/limits.py reads them; the core does not import a task family):
+    each a count (null or an integer >= 1), except ``wd_grid``, a logspace [start, stop, count]. A key that
+    is not a limit is refused by Hydra on the command line and by the task when it reads the section."""
+    problems = []
     for key, value in section.items():
-        if is_instance(value, int) and value < 1:
-            problems.append((f"eval.{key}", f"{value} is not valid; must be null or an integer >= 1"))
+        if key == "wd_grid":
+            ok = value is None or (is_instance(value, list) and len(value) == 3 and is_instance(value[2], int)
+                                   and value[2] >= 1 and all(is_instance(v, float) for v in value[:2]))
+            what = "null or [start, stop, count]: two numbers (powers of ten) and an integer count >= 1"
+        else:
+            ok, what = value is None or (is_instance(value, int) and value >= 1), "null or an integer >= 1"
+        if not ok:
+            problems.append((f"eval.{key}", f"{show(value)} is not valid; must be {what}"))
     return problems
 
 

@@ -170,6 +170,12 @@ class FashionMNISTDetection(CanvasSplits, Task):
     def __init__(self, cfg: dict):
         super().__init__(FashionMNISTDetectionConfig(**cfg))
 
+    def tested_side(self, side: int, ctx: TaskContext) -> int:
+        """torchvision's detection transform: the short side to the last ``min_size``, the long one at most
+        ``max_size``."""
+        cfg = EvalLimits.of(ctx.eval_cfg).bound(self.cfg, dense=True)
+        return max(1, round(side * min(cfg.min_size[-1] / side, cfg.max_size / side)))
+
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 

@@ -14,7 +14,7 @@ from torch import nn
 from benchmark.data.dense_sets import dense_subset, to_channels
 from tasks.dense.finetune import finetune, forever, sgd
 from tasks.dense.heads import UPerNetHead
-from tasks.dense.transforms import augment, evaluation_view
+from tasks.dense.transforms import augment, evaluation_view, rescale_factor
 from tasks.limits import EvalLimits
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ def predict_full(model: nn.Module, image: torch.Tensor, cfg, channels: int, devi
     view = evaluation_view(to_channels(image, channels), cfg.scale)
     out = model(to_unit_range(view[None].to(device)))
     return F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
+
+
+def evaluated_side(side: int, cfg) -> int:
+    """The side a square ``side`` px test image is predicted at (``evaluation_view``: fit in ``cfg.scale``)."""
+    return max(1, round(side * rescale_factor(side, side, cfg.scale)))
 
 
 def fit_and_score(backbone: nn.Module, train_set, test_set, cfg, ctx, name: str, out_channels: int,

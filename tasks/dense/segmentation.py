@@ -19,8 +19,9 @@ from benchmark.data.dense_sets import IGNORE_INDEX
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
 from tasks.dense.metrics import SegmentationConfusion
-from tasks.dense.pixel_protocol import fit_and_score
+from tasks.dense.pixel_protocol import evaluated_side, fit_and_score
 from tasks.dense.splits import CanvasSplits, OfficialSplits
+from tasks.limits import EvalLimits
 
 
 @dataclass
@@ -88,6 +89,9 @@ class FashionMNISTSegmentation(CanvasSplits, Task):
 
     def __init__(self, cfg: dict):
         super().__init__(FashionMNISTSegmentationConfig(**cfg))
+
+    def tested_side(self, side: int, ctx: TaskContext) -> int:
+        return evaluated_side(side, EvalLimits.of(ctx.eval_cfg).bound(self.cfg, dense=True))
 
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
         train, test = self.splits(ctx)

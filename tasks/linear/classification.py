@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from benchmark.data import build_dataset
-from benchmark.data.image_sets import limit
-from benchmark.interfaces import Task, TaskContext
+from benchmark.data.image_sets import image_format, limit
+from benchmark.interfaces import Task, TaskContext, describe_evaluation_images
 from benchmark.registry import DATASETS, TASKS
 from tasks.limits import EvalLimits
 from tasks.linear.evaluation_sets import evaluation_transform, open_evaluation_set, takes_transform
@@ -60,6 +60,23 @@ class LinearClassification(Task):
     def __init__(self, cfg: dict):
         super().__init__(LinearConfig(**cfg))
         self.headline = self.cfg.metric
+        self._native: Optional[dict] = None  # the dataset's own format, as run() found it
+
+    def evaluation_images(self, ctx: TaskContext) -> dict:
+        """Evaluation sets are shown at ``image_size`` (or the pretraining size) in the backbone's channels; an
+        in-memory set (Fashion-MNIST) as the loader holds it."""
+        if self._native is None:  # not run in this process: read the test split's file list / arrays
+            self._native = self._open("test", ctx).native_format()
+        if not takes_transform(DATASETS.get(self.cfg.dataset)):
+            used = self._native
+        else:
+            used = image_format(ctx.image_channels, self.cfg.image_size or ctx.image_size)
+        return describe_evaluation_images(self.cfg.dataset, self._native, used)
+
+    def _open(self, split: str, ctx: TaskContext, transform=None):
+        if takes_transform(DATASETS.get(self.cfg.dataset)):
+            return open_evaluation_set(self.cfg.dataset, split, ctx, transform, self.cfg.loader)
+        return build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split)
 
     def run(self, backbone, ctx: TaskContext) -> dict[str, float]:
         limits = EvalLimits.of(ctx.eval_cfg)
@@ -93,14 +110,17 @@ class LinearClassification(Task):
         return {s: self._evaluation_split(backbone, ctx, s, limits.samples(s)) for s in names}
 
     def _in_memory_split(self, backbone, ctx: TaskContext, split: str, n: Optional[int]) -> Split:
-        data = build_dataset({**dict(ctx.data_cfg), "name": self.cfg.dataset}, split).subset(n, self.cfg.seed)
+        data = self._open(split, ctx)
+        self._native = data.native_format()
+        data = data.subset(n, self.cfg.seed)
         x, y = extract_features(backbone, data, ctx.device, self.cfg.batch_size, f"{self.cfg.dataset} {split} features")
         return Split(x, y)
 
     def _evaluation_split(self, backbone, ctx: TaskContext, split: str, n: Optional[int]) -> Split:
         cfg = self.cfg
         transform, transform_key = evaluation_transform(cfg.image_size or ctx.image_size, ctx.image_channels)
-        data = open_evaluation_set(cfg.dataset, split, ctx, transform, cfg.loader)
+        data = self._open(split, ctx, transform)
+        self._native = data.native_format()
         data = limit(data, n, cfg.seed)
         x = cached_evaluation_features(backbone, data, cfg.dataset, split, transform_key, ctx.device,
                                        ctx.features_cache, cfg.batch_size, cfg.num_workers)

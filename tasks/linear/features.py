@@ -2,7 +2,10 @@
 
 Features of evaluation sets are cached on disk (``<features_cache>/<dataset>/<split>-<key>.pt``), the
 key hashing the backbone's weights, the dataset, the split, its size and the transform, so a second
-task on the same backbone (or a rerun after a crash) reads them back instead of recomputing.
+task on the same backbone (or a rerun after a crash) reads them back instead of recomputing. Each file is a
+verified artifact (benchmark/artifacts.py: a sha256 sidecar ``<file>.sha256``): the key says which features
+belong in the file, the digest that the file still holds them; a file altered after it was written (even one
+that still unpickles as a tensor of the right shape) is moved aside, with a warning, and recomputed.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchmark.artifacts import atomic_torch_save, config_hash
+from benchmark.artifacts import DamagedArtifactError, config_hash, load_or_set_aside, save_verified, set_aside_damaged
 from benchmark.data.in_memory import to_float
 
 log = logging.getLogger(__name__)
@@ -65,9 +68,13 @@ def extract_evaluation_features(backbone: nn.Module, dataset, device: torch.devi
 
 
 def backbone_fingerprint(backbone: nn.Module) -> str:
-    """Hash of the backbone's class, parameter and buffer names, shapes and values."""
+    """Hash of the backbone's class, parameter and buffer names, shapes and values; non-persistent buffers
+    (e.g. the input normalisation's mean and std, which are not in the state dict) included, so two
+    backbones that compute different features never share a cache entry."""
     digest = hashlib.sha256(type(backbone).__qualname__.encode())
-    for name, tensor in backbone.state_dict().items():
+    tensors = dict(backbone.state_dict())
+    tensors.update({f"{name} (non-persistent)": b for name, b in backbone.named_buffers() if name not in tensors})
+    for name, tensor in tensors.items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
@@ -87,15 +94,17 @@ def cached_evaluation_features(backbone: nn.Module, dataset, dataset_name: str, 
     key = config_hash({"backbone": backbone_fingerprint(backbone), "dataset": dataset_name, "split": split,
                        "items": items, "transform": transform_key}, length=16)
     path = Path(cache_dir) / dataset_name / f"{split}-{key}.pt"
-    if path.exists():
-        try:
-            feats = torch.load(path, map_location="cpu")
-            if len(feats) == len(dataset):
-                log.info("features of %s %s read from %s", dataset_name, split, path)
-                return feats
-        except Exception as e:  # a damaged cache file is recomputed, not trusted
-            log.warning("ignoring unreadable feature cache %s (%s)", path, e)
+    rebuild = "recomputing the features"
+    feats = load_or_set_aside(path, "feature cache", rebuild)
+    if feats is not None and not (isinstance(feats, torch.Tensor) and len(feats) == len(dataset)):
+        held = f"{len(feats)} rows" if isinstance(feats, torch.Tensor) else f"a {type(feats).__name__}"
+        set_aside_damaged(DamagedArtifactError(path, f"holds {held}, not the {len(dataset)} rows of the set"),
+                          "feature cache", rebuild)
+        feats = None
+    if feats is not None:
+        log.info("features of %s %s read from %s", dataset_name, split, path)
+        return feats
     feats = extract_evaluation_features(backbone, dataset, device, batch_size, num_workers,
                                         f"{dataset_name} {split} features")
-    atomic_torch_save(feats, path)
+    save_verified(feats, path)
     return feats

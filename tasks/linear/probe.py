@@ -52,8 +52,8 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmark.data import build_dataset
-from benchmark.data.image_sets import ArrayImages, limit
-from benchmark.interfaces import Task, TaskContext
+from benchmark.data.image_sets import ArrayImages, image_format, limit
+from benchmark.interfaces import Task, TaskContext, describe_evaluation_images
 from benchmark.registry import DATASETS, TASKS
 from tasks.limits import EvalLimits
 from tasks.linear.evaluation_sets import evaluation_transform, open_evaluation_set, takes_transform
@@ -134,14 +134,27 @@ class LinearProbe(Task):
 
     def __init__(self, cfg: dict):
         super().__init__(ProbeConfig(**cfg))
+        self._native: Optional[dict] = None  # the dataset's own format, as the last opened split showed it
+
+    def evaluation_images(self, ctx: TaskContext) -> dict:
+        """Train crops and test images are shown at ``image_size`` (or the pretraining size) in the backbone's
+        channels."""
+        if self._native is None:  # not run in this process
+            self._dataset(ctx, "test", None)
+        used = image_format(ctx.image_channels, self.cfg.image_size or ctx.image_size)
+        return describe_evaluation_images(self.cfg.dataset, self._native, used)
 
     def _dataset(self, ctx: TaskContext, split: str, transform):
         cfg = self.cfg
         if takes_transform(DATASETS.get(cfg.dataset)):
-            return open_evaluation_set(cfg.dataset, split, ctx, transform, cfg.loader)
-        data = build_dataset({**dict(ctx.data_cfg), "name": cfg.dataset}, split)  # in memory (Fashion-MNIST)
-        images = data.images.permute(0, 2, 3, 1).numpy()
-        return ArrayImages(images[..., 0] if images.shape[-1] == 1 else images, data.labels, data.classes, transform)
+            data = open_evaluation_set(cfg.dataset, split, ctx, transform, cfg.loader)
+        else:
+            memory = build_dataset({**dict(ctx.data_cfg), "name": cfg.dataset}, split)  # in memory (Fashion-MNIST)
+            images = memory.images.permute(0, 2, 3, 1).numpy()
+            data = ArrayImages(images[..., 0] if images.shape[-1] == 1 else images, memory.labels, memory.classes,
+                               transform)
+        self._native = data.native_format()
+        return data
 
     def check_data(self, ctx: TaskContext) -> None:
         for split in ("train", "test"):

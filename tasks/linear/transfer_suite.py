@@ -43,6 +43,11 @@ class TransferSuite(Task):
         metrics["feature_dim"] = next(metrics[f"{k}/feature_dim"] for k in self.members)
         return metrics
 
+    def evaluation_images(self, ctx: TaskContext) -> dict:
+        """Each member's (None where a member does not say); ``converted`` when any member converted."""
+        members = {key: task.evaluation_images(ctx) for key, task in self.members.items()}
+        return {"converted": any(m is not None and m["converted"] for m in members.values()), "members": members}
+
 
 TASKS.register("transfer_embedded")(type("TransferEmbedded", (TransferSuite,), {
     "__doc__": "The offline transfer suite: Fashion-MNIST and scikit-learn's digits (launch/task/transfer_embedded.yaml)."}))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from benchmark.artifacts import save_verified
 from benchmark.backbones import resnet18_cifar
 from tasks.linear.features import cached_evaluation_features
 from benchmark.registry import TASKS
@@ -127,8 +128,8 @@ def test_feature_cache_is_read_back_and_keyed_by_the_weights(replica_root, tmp_p
     first = cached_evaluation_features(backbone, data, "dtd", "train", key, torch.device("cpu"), cache, num_workers=0)
     files = list((tmp_path / "cache" / "dtd").glob("train-*.pt"))
     assert len(files) == 1 and first.shape == (len(data), 32)
-    # the second call reads the file: plant recognisable values in it
-    torch.save(torch.full_like(first, 7.0), files[0])
+    # the second call reads the file: plant recognisable values in it (with their digest, as the suite writes)
+    save_verified(torch.full_like(first, 7.0), files[0])
     again = cached_evaluation_features(backbone, data, "dtd", "train", key, torch.device("cpu"), cache, num_workers=0)
     assert torch.all(again == 7.0)
     # other weights, another transform or another split: another key, computed afresh
@@ -137,10 +138,11 @@ def test_feature_cache_is_read_back_and_keyed_by_the_weights(replica_root, tmp_p
     assert not torch.all(other == 7.0)
     cached_evaluation_features(backbone, data, "dtd", "train", key + "-other", torch.device("cpu"), cache, num_workers=0)
     assert len(list((tmp_path / "cache" / "dtd").glob("train-*.pt"))) == 3
-    # a damaged file is recomputed, not trusted
+    # a damaged file is recomputed, not trusted, and kept aside
     files[0].write_bytes(b"not a tensor file")
     fixed = cached_evaluation_features(backbone, data, "dtd", "train", key, torch.device("cpu"), cache, num_workers=0)
     torch.testing.assert_close(fixed, first)
+    assert [p.read_bytes() for p in files[0].parent.glob(files[0].name + ".damaged-*Z")] == [b"not a tensor file"]
 
 
 def test_eval_limits_of_the_preset_win(replica_root):
@@ -216,3 +218,19 @@ def test_feature_cache_tells_same_size_sets_apart(replica_root, tmp_path):
         torch.testing.assert_close(cached, extract_evaluation_features(backbone, subset, torch.device("cpu"),
                                                                        num_workers=0))
     assert len(list((tmp_path / "cache" / "dtd").glob("train-*.pt"))) == 2
+
+
+def test_the_feature_cache_key_sees_the_input_normalisation():
+    """Two backbones with equal weights but different input normalisation (non-persistent buffers, not in the
+    state dict) compute different features: their cache keys must differ."""
+    from tasks.linear.features import backbone_fingerprint
+
+    torch.manual_seed(0)
+    plain = resnet18_cifar(width=4, in_channels=3, input_norm="none")
+    normalised = resnet18_cifar(width=4, in_channels=3, input_norm="cifar")
+    normalised.load_state_dict(plain.state_dict())
+    assert plain.state_dict().keys() == normalised.state_dict().keys()
+    assert backbone_fingerprint(plain) != backbone_fingerprint(normalised)
+    again = resnet18_cifar(width=4, in_channels=3, input_norm="cifar")
+    again.load_state_dict(plain.state_dict())
+    assert backbone_fingerprint(again) == backbone_fingerprint(normalised)
