@@ -32,7 +32,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import UserError
-from benchmark.orchestration.pipeline import run_experiment
 from benchmark.orchestration.plugin_configs import register_plugin_configs
 from benchmark.orchestration.validation import validate_config
 
@@ -75,11 +74,20 @@ def main(cfg: DictConfig) -> None:
         run_sweep_job(cfg)
         return
     try:
-        run_experiment(cfg)
+        validate_then_run(cfg)
     except BAD_INPUT as e:
         fail(e, BAD_INPUT_EXIT)
     except Exception as e:  # noqa: BLE001 - reported in one line; the traceback goes to the log file
         fail(e, FAILURE_EXIT)
+
+
+def validate_then_run(cfg: DictConfig) -> None:
+    """Validate the config, then import and run the pipeline: a config that cannot run is reported before the
+    imports only a run needs (the data loaders, the leaderboards' pandas)."""
+    validate_config(OmegaConf.to_container(cfg, resolve=True))
+    from benchmark.orchestration.pipeline import run_experiment
+
+    run_experiment(cfg)
 
 
 def fail(error: BaseException, code: int, context: str = "") -> None:
@@ -112,7 +120,7 @@ def run_sweep_job(cfg: DictConfig) -> None:
     job = SweepJob(hydra_cfg.job.num, list(hydra_cfg.overrides.task), f"{cfg.method.name} / {cfg.task.name}")
     SWEEP.append(job)
     try:
-        run_experiment(cfg)
+        validate_then_run(cfg)
     except Exception as e:  # KeyboardInterrupt and the like still stop the sweep
         job.error = f"{type(e).__name__}: {' '.join(str(e).split())}"  # one line, whatever the message
         job.bad_input = isinstance(e, BAD_INPUT)

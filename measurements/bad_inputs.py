@@ -43,17 +43,23 @@ def failure_table(ws: Path, only: str) -> list[str]:
 
 
 def launch(ws: Path, out: str, *args: str, background: bool = False):
+    """launch.py at preset=smoke; ``background``: started, its output to <out>/console.txt (a pipe nobody
+    reads would fill and stall it while it holds the pretraining lock)."""
     paths = [f"paths.artifacts={ws}/artifacts_recovery", f"paths.results={ws}/{out}/results",
              f"paths.leaderboards={ws}/{out}/leaderboards", f"hydra.run.dir={ws}/{out}/run"]
     env = {**os.environ, "GANREP_DATA": str(ws / "fmnist"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "launch.py", "preset=smoke", "anchors=false", *paths, *args]
     if background:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        (ws / out).mkdir(parents=True, exist_ok=True)
+        console = open(ws / out / "console.txt", "w")
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=console, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 def line_with(text: str, pattern: str) -> str:
-    return next((line for line in re.split(r"[\r\n]", text) if re.search(pattern, line)), "(no such line)")
+    """The first line matching ``pattern``, without the logger's "[time][module][LEVEL] - " prefix."""
+    line = next((line for line in re.split(r"[\r\n]", text) if re.search(pattern, line)), "(no such line)")
+    return re.sub(r"^(\[[^]]*\])+ - ", "", line)
 
 
 def damage(path: Path, how: str) -> None:
@@ -76,20 +82,22 @@ def recovery_table(ws: Path) -> list[str]:
         damage(target, how)
         result = launch(ws, f"r{k + 1}", "method=sqsp")
         records = list((ws / f"r{k + 1}" / "results").rglob("*.json"))
-        rows.append(f"| {k + 1} | {what} | {result.returncode} | "
-                    f"{cell(line_with(result.stdout + result.stderr, 'damaged|corrupt|digest|sha256'))} | "
+        told = line_with(result.stdout + result.stderr, r"WARNING\]? - damaged")
+        rows.append(f"| {k + 1} | {what} | {result.returncode} | {cell(told, 300)} | "
                     f"{'yes (rebuilt)' if records else 'no'} |")
         print(rows[-1], flush=True)
     # two runs of one pretraining at once: the second waits, says so, and reuses the weights
-    steps = "pretrain.steps=300"
-    holder = launch(ws, "c1", "method=squeeze", steps, background=True)
-    time.sleep(8)
-    waiter = launch(ws, "c2", "method=squeeze", steps)
-    holder_out = holder.communicate(timeout=900)[0]
+    # long enough that the second run starts while the first still trains (smoke checkpoints every 2 steps)
+    steps = ["pretrain.steps=600", "pretrain.checkpoint_every=200", "pretrain.log_every=50"]
+    holder = launch(ws, "c1", "method=squeeze", *steps, background=True)
+    time.sleep(10)
+    waiter = launch(ws, "c2", "method=squeeze", *steps)
+    holder.wait(timeout=900)
+    holder_out = (ws / "c1" / "console.txt").read_text()
     said = line_with(waiter.stdout + waiter.stderr, "waiting for")
     reused = "reusing pretrained" in waiter.stdout + waiter.stderr
     rows.append(f"| 4 | the same pretraining launched twice at once | {holder.returncode}, {waiter.returncode} | "
-                f"{cell(said)} ({'the second reused the weights' if reused else 'the second trained again'}) | "
+                f"{cell(said, 300)} ({'the second reused the weights' if reused else 'the second trained again'}) | "
                 f"yes, both |")
     print(rows[-1], flush=True)
     assert holder.returncode == 0, holder_out[-2000:]

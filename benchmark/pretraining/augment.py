@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import kornia.augmentation as K
 import torch
 from torch import nn
 
@@ -28,6 +27,10 @@ class Augment(nn.Module):
     def __init__(self, image_size: int, channels: int, crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1),
                  jitter_p: float = 0.8, grayscale_p: float = 0.2, blur_p: float = 0.5, flip_p: float = 0.5,
                  blur_kernel: Optional[int] = None, same_on_batch: bool = False, shard: tuple[int, int] = (0, 1)):
+        # imported here, not with the module: launch.py's config validation reads this module's choices
+        # (SYNTHETIC_PARAMETERS) before any work, and kornia's import alone takes 0.3-0.5 s on 2 cores
+        import kornia.augmentation as K
+
         super().__init__()
         self.rank, self.world_size = shard
         brightness, contrast, saturation, hue = jitter
