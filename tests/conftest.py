@@ -23,3 +23,12 @@ def small_generator():
     G.update_w_avg(64)
     G.discriminator = SmallDiscriminator(8, 32, 1).eval().requires_grad_(False)
     return G.eval().requires_grad_(False)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny convolutions only spin on more, the more so beside other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

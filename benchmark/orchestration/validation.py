@@ -272,15 +272,22 @@ def describe(hint: Any) -> str:
     return TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
+def registered(registry, cfg: dict, group: str) -> tuple[Any, dict, list[tuple[str, str]]]:
+    """The plugin a config section names, the section's options, and the problem when the name is unknown."""
+    section = cfg.get(group) or {}
+    try:
+        plugin = registry.get(section.get("name"))
+    except UnknownPluginError as e:
+        return None, {}, [(group, str(e))]
+    return plugin, {k: v for k, v in section.items() if k != "name"}, []
+
+
 def method_problems(cfg: dict) -> list[tuple[str, str]]:
     from benchmark.orchestration.identity import method_config
 
-    section = cfg.get("method") or {}
-    try:
-        method_cls = METHODS.get(section.get("name"))
-    except UnknownPluginError as e:
-        return [("method", str(e))]
-    options = {k: v for k, v in section.items() if k != "name"}
+    method_cls, options, problems = registered(METHODS, cfg, "method")
+    if method_cls is None:
+        return problems
     problems = type_problems("method", options, method_cls.Config, f"method {method_cls.name!r}")
     if problems:
         return problems  # the dataclass is not built from values of the wrong type
@@ -293,12 +300,9 @@ def method_problems(cfg: dict) -> list[tuple[str, str]]:
 
 
 def task_problems(cfg: dict) -> list[tuple[str, str]]:
-    section = cfg.get("task") or {}
-    try:
-        task_cls = TASKS.get(section.get("name"))
-    except UnknownPluginError as e:
-        return [("task", str(e))]
-    options = {k: v for k, v in section.items() if k != "name"}
+    task_cls, options, problems = registered(TASKS, cfg, "task")
+    if task_cls is None:
+        return problems
     try:
         schema = type(task_cls({}).cfg)  # the task's config dataclass, from its defaults
     except Exception:  # noqa: BLE001 - a task without defaults for every option: checked by building it below
@@ -374,12 +378,10 @@ FILE_OPTIONS = ("pickle", "checkpoint")  # generator options that name a file th
 
 
 def generator_problems(cfg: dict) -> list[tuple[str, str]]:
-    section = cfg.get("generator") or {}
-    try:
-        builder = GENERATORS.get(section.get("name"))
-    except UnknownPluginError as e:
-        return [("generator", str(e))]
-    name = section["name"]
+    builder, _, problems = registered(GENERATORS, cfg, "generator")
+    if builder is None:
+        return problems
+    section, name = cfg["generator"], cfg["generator"]["name"]
     schema = yaml_schema("generator", name, getattr(builder, "options", None))
     problems = [] if schema is None else schema_problems("generator", section, name, schema, cfg.get("preset"))
     for key, choices in getattr(builder, "option_choices", {}).items():

@@ -246,14 +246,6 @@ def pretrain_or_load(cfg: dict) -> tuple[dict, dict]:
 
 
 @pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only spin, the more so beside other jobs
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def trained(tmp_path, fmnist_replica, one_thread):
     """A smoke pretraining done once: (config, its method.pt, the trained state)."""
     from benchmark.orchestration.identity import pretrained_weights

@@ -121,14 +121,6 @@ def run(out_dir, small_generator, data, die_at_call=None, scramble=False):
 
 
 @pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only spin, the more so beside other jobs
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def uninterrupted(tmp_path, fmnist_replica, small_generator, one_thread):
     data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
     (tmp_path / "full").mkdir()
