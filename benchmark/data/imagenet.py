@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmark.data.errors import DatasetNotFoundError
 from benchmark.data.image_sets import ImageFiles, check_split, data_root
+from benchmark.data.streamed import StreamedImages
 from benchmark.registry import DATASETS
 
 SPLIT_FOLDERS = {"train": "train", "test": "val"}
@@ -107,3 +108,20 @@ def imagenet100(split: str, root: Optional[str] = None, download: bool = False, 
             + HOW_TO_GET.format(folder=base / "imagenet"))
     paths, targets = _images(split_dir, classes)
     return ImageFiles(paths, targets, classes, transform)
+
+
+# Pretraining sources (``data=imagenet100`` / ``data=imagenet``): the same files, streamed and decoded by
+# DataLoader workers (benchmark/data/streamed.py), too many to hold in memory.
+@DATASETS.register("imagenet100_stream")
+def imagenet100_stream(split: str, root: Optional[str] = None, download: bool = False, decode_size: int = 256,
+                       num_workers: Optional[int] = None, draft: bool = True, **_) -> StreamedImages:
+    files = imagenet100(split, root)
+    return StreamedImages(files.paths, files.targets, files.classes, decode_size, num_workers, draft)
+
+
+@DATASETS.register("imagenet_stream")
+def imagenet_stream(split: str, root: Optional[str] = None, download: bool = False, decode_size: int = 256,
+                    num_workers: Optional[int] = None, draft: bool = True, allow_partial: bool = False,
+                    **_) -> StreamedImages:
+    files = imagenet(split, root, allow_partial=allow_partial)
+    return StreamedImages(files.paths, files.targets, files.classes, decode_size, num_workers, draft)
