@@ -176,6 +176,11 @@ def launch() -> None:
         if e.code == 1 and not ENTERED:
             sys.exit(BAD_INPUT_EXIT)
         raise
+    except Exception as e:  # noqa: BLE001 - Hydra refusing the flags themselves (e.g. -m with --cfg)
+        if ENTERED or DEBUG:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(BAD_INPUT_EXIT)
     report_sweep()
     if COLLECTED:
         from benchmark.orchestration.cluster import submit_graph

@@ -132,6 +132,9 @@ def resnet18_cifar(width: int = 64, in_channels: int = 3, zero_init_residual: bo
                        input_norm=input_norm)
 
 
+resnet18_cifar.stem = "cifar"  # 3x3 stride-1 conv, no max-pool: made for 32 px images (validation.py reads it)
+
+
 class TorchvisionResNet(nn.Module):
     """torchvision's ImageNet ResNet (7x7 stride-2 stem, max-pool) without its classifier: the
     backbone of ImageNet-scale pretraining and of faithful detectron2 / mmseg exports."""
@@ -170,6 +173,7 @@ def _torchvision_resnet(depth: int):
         return TorchvisionResNet(depth, in_channels, zero_init_residual, input_norm)
 
     build.__doc__ = f"torchvision's ResNet-{depth}, randomly initialised, classifier removed."
+    build.stem = "imagenet"  # 7x7 stride-2 conv + max-pool: made for 224 px images
     return build
 
 

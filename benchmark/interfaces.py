@@ -209,6 +209,9 @@ class Task:
     # the reference rows evaluated beside every method (methods/anchors.py); a task that needs stage
     # maps (detection, segmentation) cannot take raw pixels
     anchors: ClassVar[tuple] = ("raw_pixels", "random_init")
+    # fine-tunes on full-resolution natural images (hundreds of px): a backbone whose stem is made for 32 px
+    # images (``stem = "cifar"`` on its builder) is refused before any work (orchestration/validation.py)
+    full_resolution: ClassVar[bool] = False
 
     def __init__(self, cfg: Any):
         self.cfg = cfg

@@ -154,6 +154,7 @@ def validate_config(cfg: dict) -> None:
     problems += generator_problems(cfg)
     problems += data_problems(cfg)
     problems += eval_problems(cfg.get("eval") or {})
+    problems += stem_problems(cfg)
     if problems:
         raise ConfigError(problems)
 
@@ -333,6 +334,39 @@ def eval_problems(section: dict) -> list[tuple[str, str]]:
         if not ok:
             problems.append((f"eval.{key}", f"{show(value)} is not valid; must be {what}"))
     return problems
+
+
+def stem_problems(cfg: dict) -> list[tuple[str, str]]:
+    """A task on full-resolution photographs (``Task.full_resolution``: VOC, ADE20K, NYUv2) refuses a backbone
+    whose stem is made for 32 px images (``stem = "cifar"`` on its builder): pretrained at 32 px, kept at
+    full resolution through its first stage, its features on a 500 px photograph mean nothing."""
+    arch, task = (cfg.get("backbone") or {}).get("arch"), (cfg.get("task") or {}).get("name")
+    try:
+        builder, task_cls = BACKBONES.get(arch), TASKS.get(task)
+    except UnknownPluginError:
+        return []  # reported by the checks of backbone.arch and task
+    if not (task_cls.full_resolution and getattr(builder, "stem", None) == "cifar"):
+        return []
+    fitting = presets_without_cifar_stem()
+    presets = (f"presets with one: {', '.join(f'preset={p}' for p in fitting)}" if fitting else
+               "no shipped preset has one yet")
+    return [("backbone.arch", f"{show(arch)} has a CIFAR stem (3x3 stride-1 conv, no max-pool: made for 32 px "
+                              f"images), but task {task} fine-tunes on full-resolution photographs (hundreds of px), "
+                              "where such features mean nothing; use an ImageNet-stem backbone (backbone.arch="
+                              f"resnet50 or resnet18); {presets}")]
+
+
+def presets_without_cifar_stem() -> list[str]:
+    """The shipped presets whose backbone has an ImageNet stem (launch/preset/*.yaml, ``backbone.arch``)."""
+    found = []
+    for path in sorted((CONFIG_DIR / "preset").glob("*.yaml")):
+        arch = OmegaConf.select(OmegaConf.load(path), "backbone.arch")
+        try:
+            if arch is not None and getattr(BACKBONES.get(arch), "stem", None) != "cifar":
+                found.append(path.stem)
+        except UnknownPluginError:
+            continue
+    return found
 
 
 # ------------------------------------------------------------------------------- yaml-backed options

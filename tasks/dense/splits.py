@@ -16,6 +16,7 @@ class OfficialSplits:
     from ``paths.datasets``; ``check_data`` reads both before any pretraining."""
 
     dataset: ClassVar[str]
+    full_resolution: ClassVar[bool] = True  # VOC, ADE20K, NYUv2: photographs of hundreds of px
 
     def _load(self, split: str, ctx: TaskContext):
         return build_dataset({"name": self.dataset, "root": ctx.datasets_root}, split)

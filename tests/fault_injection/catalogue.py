@@ -140,6 +140,8 @@ CASES = [
     Case("an unknown noise mode", ["generator=stylegan2ada", "data=cifar10", "generator.pickle={pickle}",
                                    "generator.noise_mode=loud"],
          "generator.noise_mode: 'loud' is not valid; must be one of const, random, none", "config", any_pickle),
+    Case("a CIFAR-stem backbone on VOC detection", ["task=voc_det"],
+         "backbone.arch: 'resnet18_cifar' has a CIFAR stem", "config"),
     # options a preset set for another component
     Case("paper preset with the built-in GAN", ["preset=paper_cifar10", "generator=small_gan"],
          "generator small_gan has no option 'noise_mode' (set by preset=paper_cifar10", "config"),
@@ -148,6 +150,8 @@ CASES = [
     Case("a key that does not exist", ["pretrain.stepz=5"], "Key 'stepz' is not in struct", "command line",
          in_process=False),
     Case("an override that does not parse", ["pretrain.steps=[1,"], "no viable alternative at input", "command line",
+         in_process=False),
+    Case("two Hydra modes at once", ["-m", "--cfg", "job"], "Only one of --run, --multirun, --cfg", "command line",
          in_process=False),
     # devices
     Case("CUDA on a machine without it", ["device=cuda"], "device: 'cuda', but torch sees no CUDA device", "device",
@@ -203,6 +207,19 @@ def fill(args: list, values: dict) -> list:
     return [re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), a) for a in args]
 
 
+def split_flags(args: list) -> tuple[list, list]:
+    """Hydra's flags (with the value of --cfg / --package) first, then the overrides."""
+    flags, overrides, rest = [], [], iter(args)
+    for a in rest:
+        if a.startswith("-"):
+            flags.append(a)
+            if a in ("--cfg", "-c", "--package", "-p"):
+                flags.append(next(rest))
+        else:
+            overrides.append(a)
+    return flags, overrides
+
+
 def run_case(case: Case, ws: Path, timeout: float = 600) -> Outcome:
     prepared = case.setup(ws) if case.setup else {"args": {}, "env": {}}
     out = ws / "out" / re.sub(r"\W+", "_", case.name)
@@ -211,7 +228,8 @@ def run_case(case: Case, ws: Path, timeout: float = 600) -> Outcome:
              f"paths.leaderboards={out}/leaderboards", f"hydra.run.dir={out}/run"]
     env = {**os.environ, "GANREP_DATA": str(ws / "fmnist"), "OMP_NUM_THREADS": "1", **prepared.get("env", {})}
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "launch.py", "preset=smoke", *paths, *fill(case.args, prepared["args"])],
+    flags, overrides = split_flags(fill(case.args, prepared["args"]))
+    result = subprocess.run([sys.executable, "launch.py", *flags, "preset=smoke", *paths, *overrides],
                             cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
     seconds = time.perf_counter() - start
     error_lines = [line for line in re.split(r"[\r\n]", result.stderr) if line.strip()]

@@ -87,7 +87,8 @@ def by_name(name: str):
     return next(c for c in CASES if c.name == name)
 
 
-@pytest.mark.parametrize("name", ["a word for the seed", "an unknown method", "a pickle that would run code"])
+@pytest.mark.parametrize("name", ["a word for the seed", "an unknown method", "two Hydra modes at once",
+                                  "a pickle that would run code"])
 def test_launch_exits_2_with_one_block_and_no_traceback(name, ws):
     outcome = run_case(by_name(name), ws)
     assert outcome.exit_code == 2, outcome.message

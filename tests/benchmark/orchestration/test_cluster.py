@@ -41,6 +41,7 @@ def test_slurm_sweep_is_a_job_graph(tmp_path):
     for exe in bin_dir.iterdir():
         exe.chmod(0o755)
     result = _launch(tmp_path, "method=sqsp,vicreg", "task=voc_det,transfer_linear", "seed=0,1,2", "cluster=slurm",
+                     "backbone.arch=resnet18", "backbone.width=64",  # voc_det refuses the CIFAR stem
                      "cluster.partition=gpu", "cluster.gpus_per_node=2", "cluster.cpus_per_task=6",
                      "cluster.pretrain_nodes=2", "cluster.pretrain_gpus_per_node=4",
                      "cluster.timeout_min=90", "cluster.setup=[module load cuda]",

@@ -199,7 +199,8 @@ def test_canvas_task_from_the_command_line_records_the_random_init_anchor(tmp_pa
 
 # ------------------------------------------------------------------------- official formats, end to end
 def test_every_dense_task_runs_from_the_command_line_on_replicas(tmp_path):
-    """`python launch.py method=sqsp task=<voc_det|ade20k_seg|nyuv2_normals> preset=smoke` on replica trees."""
+    """`python launch.py method=sqsp task=<voc_det|ade20k_seg|nyuv2_normals> preset=smoke` on replica trees, with
+    an ImageNet-stem backbone (the smoke preset's CIFAR-stem one is refused by these tasks)."""
     real_fmnist_or_skip()
     data = tmp_path / "data"
     write_voc_detection_replica(data)
@@ -209,7 +210,7 @@ def test_every_dense_task_runs_from_the_command_line_on_replicas(tmp_path):
                 "nyuv2_normals": {"mean", "median", "within_11.25", "within_22.5", "within_30"}}
     for task, metrics in expected.items():
         result = launch(tmp_path, "preset=smoke", "method=sqsp", f"task={task}", f"paths.datasets={data}",
-                        "task.batch_size=2", "task.num_workers=0")
+                        "task.batch_size=2", "task.num_workers=0", "backbone.arch=resnet18", "backbone.width=64")
         assert result.returncode == 0, result.output[-3000:]
         assert f"sqsp / {task}: {TASKS.get(task).headline} =" in result.stdout
         records = sorted((tmp_path / "results" / "smoke" / task).glob("*.json"))
