@@ -11,6 +11,10 @@ TORCH_PAIR := torch==2.13.0 torchvision==0.28.0
 # Local wheel folders set by pip config could hand us a CPU-only torch; ask the registry itself.
 PIP_REGISTRY := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null
 FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
+# A folder of wheels of the optional dense-transfer frameworks (detectron2, mmcv: no PyPI wheel fits torch
+# 2.13): when set, setup installs the [detectron2,mmseg] extras from it, and their tests run instead of
+# skipping. .ci/run sets it to ../shared/wheels.
+GANREP_WHEELS ?=
 
 .PHONY: run test setup data clean-artifacts
 
@@ -27,6 +31,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml Makefile
 	$(PIP_REGISTRY) $(PY) -m pip install --quiet --upgrade pip
 	$(PIP_REGISTRY) $(PY) -m pip install --quiet $(TORCH_PAIR)
 	$(PIP_REGISTRY) $(PY) -m pip install --quiet -e ".[dev]"
+	@if [ -n "$(GANREP_WHEELS)" ]; then \
+		if [ -d "$(GANREP_WHEELS)" ]; then \
+			echo "installing the detectron2 and mmseg extras from $(GANREP_WHEELS)"; \
+			$(PIP_REGISTRY) $(PY) -m pip install --quiet --find-links "$(GANREP_WHEELS)" -e ".[dev,detectron2,mmseg]" \
+			&& $(PY) -c "import detectron2, mmseg.models, mmcv.ops; print('detectron2 and mmseg OK')"; \
+		else echo "GANREP_WHEELS=$(GANREP_WHEELS) is not a folder: the framework tests will skip"; fi; \
+	fi
 	$(PY) -c "import torch, torchvision.ops; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5); print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'ops OK')"
 	touch $@
 
