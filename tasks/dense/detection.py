@@ -63,6 +63,15 @@ def _flip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
     return image.flip(-1), {**target, "boxes": boxes}
 
 
+def voc_prediction(out: dict) -> dict:
+    """A torchvision detector's output (half-open pixel boxes, classes after the background) as voc_ap takes
+    it: inclusive pixel boxes, the ground truth's convention, and class indices of ``CLASSES``."""
+    boxes = out["boxes"].detach().cpu().clone()
+    boxes[:, 2:] -= 1
+    return {"boxes": boxes.numpy(), "scores": out["scores"].detach().cpu().numpy(),
+            "labels": (out["labels"].detach().cpu() - 1).numpy()}
+
+
 def _to_torchvision(target: dict, device) -> dict:
     """Inclusive pixel boxes -> torchvision's half-open ones; classes shifted past the background."""
     boxes = target["boxes"].clone()
@@ -135,10 +144,7 @@ def train_and_evaluate(backbone: nn.Module, train_set, test_set, cfg: DetectionC
     with torch.no_grad():
         for images, targets in test_loader:
             for out, target in zip(model([im.float().div(255).to(device) for im in images]), targets):
-                boxes = out["boxes"].cpu().clone()
-                boxes[:, 2:] -= 1  # back to inclusive pixels, the ground truth's convention
-                predictions.append({"boxes": boxes.numpy(), "scores": out["scores"].cpu().numpy(),
-                                    "labels": (out["labels"].cpu() - 1).numpy()})
+                predictions.append(voc_prediction(out))
                 truths.append({"boxes": target["boxes"].numpy(), "labels": target["labels"].numpy(),
                                "difficult": target["difficult"].numpy()})
     metrics = voc_detection_metrics(predictions, truths, len(train_set.classes))
