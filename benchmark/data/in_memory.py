@@ -48,7 +48,8 @@ class InMemoryImages(torch.utils.data.Dataset):
 
 
 class ShuffledBatches:
-    """Endless iterator over shuffled batches of ``images`` with a resumable position."""
+    """Endless iterator over shuffled batches of ``images`` with a resumable position. ``images``: the uint8
+    tensor (N, C, H, W); a subclass may pass any sized set (streamed.StreamedBatches: files it decodes)."""
 
     def __init__(self, images_uint8: torch.Tensor, batch_size: int, rng: torch.Generator):
         self.images, self.batch_size, self.rng = images_uint8, batch_size, rng

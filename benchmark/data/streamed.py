@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from benchmark.data.image_sets import image_format
-from benchmark.data.in_memory import to_float
+from benchmark.data.in_memory import ShuffledBatches, to_float
 
 
 class DecodedSquares(torch.utils.data.Dataset):
@@ -88,23 +88,20 @@ class StreamedImages:
         return StreamedBatches(self.squares, batch_size, rng, self.num_workers)
 
 
-class StreamedBatches:
-    """Endless iterator over shuffled batches of decoded files with a resumable position. A DataLoader reads
-    the rest of the current epoch ahead (``prefetch_factor`` batches per worker); the position saved is that
-    of the last batch handed out, not of what the workers have read ahead."""
+class StreamedBatches(ShuffledBatches):
+    """Endless iterator over shuffled batches of decoded files with a resumable position (``ShuffledBatches``'s
+    order and state, over ``squares``). A DataLoader reads the rest of the current epoch ahead
+    (``prefetch_factor`` batches per worker); the position saved is that of the last batch handed out, not of
+    what the workers have read ahead."""
 
     def __init__(self, squares: DecodedSquares, batch_size: int, rng: torch.Generator, num_workers: int):
-        self.squares, self.batch_size, self.rng, self.num_workers = squares, batch_size, rng, num_workers
-        self.order: Optional[torch.Tensor] = None  # this epoch's permutation, drawn when the epoch starts
-        self.position = 0  # index in ``order`` of the next batch's first item
+        super().__init__(squares, batch_size, rng)
+        self.num_workers = num_workers
         self._loader = None  # an iterator over the epoch's remaining batches, from ``position``
-
-    def __iter__(self) -> "StreamedBatches":
-        return self
 
     def __next__(self) -> torch.Tensor:
         if self.order is None or self.position + self.batch_size > len(self.order):
-            self.order = torch.randperm(len(self.squares), generator=self.rng)
+            self.order = torch.randperm(len(self.images), generator=self.rng)
             self.position = 0
             self._loader = None
         if self._loader is None:
@@ -117,18 +114,9 @@ class StreamedBatches:
         full = (len(self.order) - self.position) // self.batch_size
         starts = range(self.position, self.position + full * self.batch_size, self.batch_size)
         index_batches = [self.order[s:s + self.batch_size].tolist() for s in starts]
-        return torch.utils.data.DataLoader(self.squares, batch_sampler=index_batches, num_workers=self.num_workers,
+        return torch.utils.data.DataLoader(self.images, batch_sampler=index_batches, num_workers=self.num_workers,
                                            pin_memory=torch.cuda.is_available())
 
-    def state_dict(self) -> dict:
-        return {"order": None if self.order is None else self.order.clone(), "position": self.position,
-                "rng": self.rng.get_state(), "batch_size": self.batch_size, "n": len(self.squares)}
-
     def load_state_dict(self, state: dict) -> None:
-        if (state["batch_size"], state["n"]) != (self.batch_size, len(self.squares)):
-            raise ValueError(f"sampler state of batch size {state['batch_size']} over {state['n']} images does not "
-                             f"fit batch size {self.batch_size} over {len(self.squares)} images")
-        self.order = None if state["order"] is None else state["order"].clone()
-        self.position = state["position"]
-        self.rng.set_state(state["rng"])
-        self._loader = None
+        super().load_state_dict(state)
+        self._loader = None  # the next batch starts a loader at the restored position
