@@ -20,7 +20,7 @@ backbone (``backbone.arch=resnet18`` or ``resnet50``) for dense transfer through
 
     python -m benchmark.export artifacts/pretrain/<method>-<hash>/method.pt --depth 18 --out exported/
 
-The weights are checked against their sha256 sidecar (``method.pt.sha256``, benchmark/artifacts.py) first:
+The weights are checked against their sha256 sidecar (``method.pt.sha256``, benchmark/verified_artifacts.py) first:
 a damaged file is an error that names it (exit status 2), and nothing is exported. The export leaves the
 file where it is; the pretraining run that made it sets it aside and trains again. A file without a sidecar
 (a user's own state dict, or weights from before sidecars existed) is read with a warning, unverified.
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import torch
 
-from benchmark.artifacts import DamagedArtifactError, atomic_write_text, load_verified
+from benchmark.artifacts import atomic_write_text
+from benchmark.verified_artifacts import DamagedArtifactError, load_verified
 
 PIXEL_MEAN, PIXEL_STD = [127.5, 127.5, 127.5], [127.5, 127.5, 127.5]
 

@@ -60,7 +60,7 @@ should do. The first construction converts it, in the constructing process, into
 ``<root>/nyuv2/normals_cache/`` (``normals.npy`` float32 (N, H, W, 3) and ``valid.npy`` bool (N, H, W),
 row k for NYU image k + 1; about 5.8 GB on disk), which items then read through memory maps. The cache
 records the size and modification time of its source and is rebuilt when they change; delete the folder
-to rebuild it by hand. Each .npy carries a sha256 sidecar (``normals.npy.sha256``, benchmark/artifacts.py),
+to rebuild it by hand. Each .npy carries a sha256 sidecar (``normals.npy.sha256``, benchmark/verified_artifacts.py),
 taken once when it is built and checked when a process first opens the set (about 0.7 s per GB of cache on
 a CPU with SHA instructions, more on a cold disk; a second split in the same process reuses the check while
 the file is unchanged), because a bit flipped in a memory-mapped normal would otherwise go unnoticed into
@@ -83,7 +83,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from benchmark.artifacts import file_sha256, load_or_set_aside, write_sidecar
+from benchmark.verified_artifacts import file_sha256, load_or_set_aside, write_sidecar
 from benchmark.data.dense_sets import DenseSet
 from benchmark.data.errors import DatasetNotFoundError
 from benchmark.data.image_sets import check_split, data_root

@@ -4,7 +4,7 @@ The artifact (``artifacts/generators/small_gan-<hash>/``) holds the EMA generato
 (kept for the discriminator-feature methods), the training config and a sample grid. Its hash covers
 the GAN config and the data config, so a different recipe or data set trains a new GAN.
 
-``gan.pt`` is a verified artifact (benchmark/artifacts.py: a sha256 sidecar ``gan.pt.sha256`` written before
+``gan.pt`` is a verified artifact (benchmark/verified_artifacts.py: a sha256 sidecar ``gan.pt.sha256`` written before
 it): a truncated or altered file, or one whose sidecar is, is named in a warning, moved aside to
 ``gan.pt.damaged-<UTC time>`` and the GAN trained again; one written before sidecars existed is accepted
 once, with a warning, and its digest recorded then.
@@ -18,7 +18,8 @@ import torch
 import torchvision
 
 from benchmark import preemption
-from benchmark.artifacts import artifact_dir, atomic_write, atomic_write_text, exclusive, load_or_set_aside, save_verified
+from benchmark.artifacts import artifact_dir, atomic_write, atomic_write_text, exclusive
+from benchmark.verified_artifacts import load_or_set_aside, save_verified
 from benchmark.data import build_dataset
 from benchmark.checkpoints import remove_checkpoints
 from benchmark.generators.train_small_gan import build_networks, train_small_gan

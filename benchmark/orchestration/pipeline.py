@@ -21,8 +21,8 @@ import torch
 from omegaconf import DictConfig
 
 from benchmark import preemption
-from benchmark.artifacts import (DamagedArtifactError, atomic_write_text, config_hash, exclusive, load_or_set_aside,
-                                 load_verified, save_verified)
+from benchmark.artifacts import atomic_write_text, config_hash, exclusive
+from benchmark.verified_artifacts import DamagedArtifactError, load_or_set_aside, load_verified, save_verified
 from benchmark.backbones import build_backbone
 from benchmark.checkpoints import remove_checkpoints
 from benchmark.data import build_dataset
@@ -131,7 +131,7 @@ def pretrain_or_load(cfg: dict, built: Built, timings: dict) -> dict:
     """Pretrain the method (checkpointed, cached by its pretraining hash) or load the cached weights;
     returns the training statistics.
 
-    ``method.pt`` is a verified artifact (benchmark/artifacts.py: a sha256 sidecar written before it): weights
+    ``method.pt`` is a verified artifact (benchmark/verified_artifacts.py: a sha256 sidecar written before it): weights
     that are truncated or altered, or whose sidecar is, are named in a warning, moved aside to
     ``method.pt.damaged-<UTC time>`` and pretrained again, never loaded. Weights written before the sidecars
     existed are accepted once, with a warning, and their digest recorded then."""

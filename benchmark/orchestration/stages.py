@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from benchmark.artifacts import DamagedArtifactError, load_verified
+from benchmark.verified_artifacts import DamagedArtifactError, load_verified
 from benchmark.orchestration import pipeline
 from benchmark.orchestration.identity import expected_record_path, plain, pretrained_weights
 from benchmark.reporting.leaderboards import leaderboards_of, render

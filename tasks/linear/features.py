@@ -3,7 +3,7 @@
 Features of evaluation sets are cached on disk (``<features_cache>/<dataset>/<split>-<key>.pt``), the
 key hashing the backbone's weights, the dataset, the split, its size and the transform, so a second
 task on the same backbone (or a rerun after a crash) reads them back instead of recomputing. Each file is a
-verified artifact (benchmark/artifacts.py: a sha256 sidecar ``<file>.sha256``): the key says which features
+verified artifact (benchmark/verified_artifacts.py: a sha256 sidecar ``<file>.sha256``): the key says which features
 belong in the file, the digest that the file still holds them; a file altered after it was written (even one
 that still unpickles as a tensor of the right shape) is moved aside, with a warning, and recomputed.
 """
@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchmark.artifacts import DamagedArtifactError, config_hash, load_or_set_aside, save_verified, set_aside_damaged
+from benchmark.artifacts import config_hash
+from benchmark.verified_artifacts import DamagedArtifactError, load_or_set_aside, save_verified, set_aside_damaged
 from benchmark.data.in_memory import to_float
 
 log = logging.getLogger(__name__)

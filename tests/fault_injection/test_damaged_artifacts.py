@@ -2,7 +2,7 @@
 the small GAN (``gan.pt``), the frozen-feature caches and the NYUv2 normals cache. A truncated or altered file,
 or an altered or garbled sha256 sidecar, is named in a warning, moved aside (never deleted) and rebuilt, and
 the rebuilt artifact equals a fresh one; a legacy file without a sidecar is adopted once; ``benchmark.export``
-refuses damaged weights. The API of benchmark/artifacts.py is tested on its own first."""
+refuses damaged weights. The API of benchmark/verified_artifacts.py is tested on its own first."""
 from __future__ import annotations
 
 import logging
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmark.artifacts as artifacts
-from benchmark.artifacts import (DamagedArtifactError, digest_path, load_or_set_aside, load_verified, read_sidecar,
-                                 save_verified, set_aside, write_verified)
+import benchmark.verified_artifacts as artifacts
+from benchmark.verified_artifacts import (DamagedArtifactError, digest_path, load_or_set_aside, load_verified,
+                                          read_sidecar, save_verified, set_aside, write_verified)
 from tests.helpers.launching import REPO
 from tests.helpers.pretraining import assert_state_dicts_equal
 
@@ -147,7 +147,7 @@ def test_load_or_set_aside_warns_moves_and_returns_none(tmp_path, caplog):
     save_verified(torch.ones(4, 2), path)
     truncate(path)
     damaged = path.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         assert load_or_set_aside(path, "feature cache", "recomputing the features") is None
     (moved,) = set_aside_copies(path)
     assert moved.read_bytes() == damaged
@@ -180,12 +180,12 @@ def test_legacy_file_without_sidecar_is_adopted_once_then_verified(tmp_path, cap
     path = tmp_path / "method.pt"
     weight = torch.randn(32)
     torch.save({"w": weight}, path)  # as the suite wrote it before sidecars
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         assert torch.equal(load_verified(path)["w"], weight)
     assert f"{path} has no sha256 sidecar (written before artifacts carried digests): accepted once" in caplog.text
     assert read_sidecar(path)[0] == artifacts.file_sha256(path)[0]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         load_verified(path)
     assert caplog.text == ""  # adopted: no second warning
     flip_bit_in(path, weight)
@@ -196,7 +196,7 @@ def test_legacy_file_without_sidecar_is_adopted_once_then_verified(tmp_path, cap
 def test_legacy_policies_trust_reject_and_a_legacy_file_that_does_not_load(tmp_path, caplog, monkeypatch):
     path = tmp_path / "user.pt"
     torch.save({"w": torch.ones(2)}, path)
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         load_verified(path, legacy="trust")
     assert "read without verification" in caplog.text and not digest_path(path).exists()  # nothing written
     with pytest.raises(DamagedArtifactError, match="no sidecar user.pt.sha256"):
@@ -216,7 +216,7 @@ def test_legacy_policies_trust_reject_and_a_legacy_file_that_does_not_load(tmp_p
 
     monkeypatch.setattr(artifacts, "write_sidecar", refuse)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         load_verified(path)
     assert "accepted unverified; its sha256 could not be recorded in user.pt.sha256" in caplog.text
 
@@ -275,7 +275,7 @@ def test_damaged_method_pt_is_named_moved_aside_and_retrained_to_the_same_weight
     had_sidecar = digest_path(weights).exists()
     inject(weights, fresh)
     damaged = weights.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         state, timings = pretrain_or_load(cfg)
     assert f"damaged pretrained weights {weights} ({reason}" in caplog.text, caplog.text
     (moved,) = set_aside_copies(weights)
@@ -312,7 +312,7 @@ def test_crash_after_the_sidecar_leaves_weights_that_are_trained_again(trained, 
     """A run killed between writing the sidecar and the weights leaves a sidecar alone: trained, no warning."""
     cfg, weights, fresh = trained
     weights.unlink()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         state, timings = pretrain_or_load(cfg)
     assert not timings["pretrain_reused"] and "damaged" not in caplog.text and not set_aside_copies(weights)
     assert_state_dicts_equal(fresh, state)
@@ -321,14 +321,14 @@ def test_crash_after_the_sidecar_leaves_weights_that_are_trained_again(trained, 
 def test_legacy_method_pt_is_accepted_once_and_verified_after(trained, caplog):
     cfg, weights, fresh = trained
     digest_path(weights).unlink()  # as written before this change
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         state, timings = pretrain_or_load(cfg)
     assert timings["pretrain_reused"] and f"{weights} has no sha256 sidecar" in caplog.text
     assert_state_dicts_equal(fresh, state)
     assert read_sidecar(weights) is not None  # its digest recorded then ...
     flip_bit_in(weights, max(fresh.values(), key=torch.numel))
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         state, timings = pretrain_or_load(cfg)
     assert "damaged pretrained weights" in caplog.text and not timings["pretrain_reused"]  # ... and checked
     assert_state_dicts_equal(fresh, state)
@@ -371,7 +371,7 @@ def test_damaged_gan_pt_is_named_moved_aside_and_trained_again_to_the_same_gan(t
     reason, inject = GAN_FAULTS[fault]
     inject(weights, fresh)
     damaged = weights.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         again = build_gan(cfg)
     assert f"damaged trained GAN {weights} ({reason}" in caplog.text, caplog.text
     (moved,) = set_aside_copies(weights)
@@ -386,7 +386,7 @@ def test_legacy_gan_pt_is_accepted_once(tmp_path, fmnist_replica, one_thread, ca
     fresh = build_gan(cfg)
     weights = Path(fresh.artifact_dir) / "gan.pt"
     digest_path(weights).unlink()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         again = build_gan(cfg)
     assert again.reused and f"{weights} has no sha256 sidecar" in caplog.text and read_sidecar(weights)
     assert_state_dicts_equal(fresh.state_dict(), again.state_dict())
@@ -420,7 +420,7 @@ def test_altered_feature_cache_that_still_unpickles_is_recomputed(tmp_path, capl
     first = features(tmp_path)
     (path,) = (tmp_path / "replica").glob("test-*.pt")
     torch.save(first + 1.0, path)  # a well-formed tensor of the right shape, other values: only the digest tells
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         again = features(tmp_path)
     assert f"damaged feature cache {path} (" in caplog.text and "recomputing the features" in caplog.text
     assert torch.equal(again, first)
@@ -433,7 +433,7 @@ def test_feature_cache_of_the_wrong_size_is_set_aside(tmp_path, caplog):
     first = features(tmp_path)
     (path,) = (tmp_path / "replica").glob("test-*.pt")
     save_verified(first[:5], path)  # intact, but not the features of this set
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         again = features(tmp_path)
     assert f"damaged feature cache {path} (holds 5 rows, not the 12 rows of the set)" in caplog.text
     assert torch.equal(again, first) and len(set_aside_copies(path)) == 1
@@ -444,7 +444,7 @@ def test_legacy_feature_cache_is_adopted_once(tmp_path, caplog):
     (path,) = (tmp_path / "replica").glob("test-*.pt")
     digest_path(path).unlink()
     torch.save(torch.full_like(first, 3.0), path)  # legacy: read back as it is, once
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         assert torch.all(features(tmp_path) == 3.0)
     assert f"{path} has no sha256 sidecar" in caplog.text and read_sidecar(path) is not None
 
@@ -472,7 +472,7 @@ def test_damaged_nyuv2_normals_cache_is_moved_aside_and_rebuilt(tmp_path, fault,
     else:
         alter_sidecar(path)
     damaged = path.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         target = nyuv2.nyuv2_normals("train", root=str(tmp_path))[1][1]
     assert f"damaged NYUv2 normals cache {path} (" in caplog.text and "rebuilding the cache from" in caplog.text
     (moved,) = set_aside_copies(path)
@@ -499,7 +499,7 @@ def test_nyuv2_cache_is_verified_once_per_process_while_unchanged_and_legacy_ado
         return real_stream(f, *a)
 
     monkeypatch.setattr(artifacts, "_stream_sha256", counting)
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         nyuv2.nyuv2_normals("test", root=str(tmp_path))
     assert caplog.text.count("has no sha256 sidecar") == 2 and "damaged" not in caplog.text
     assert read_sidecar(cache / "normals.npy") and read_sidecar(cache / "valid.npy")
@@ -511,7 +511,7 @@ def test_nyuv2_cache_is_verified_once_per_process_while_unchanged_and_legacy_ado
     raw[-1] ^= 0x01
     (cache / "valid.npy").write_bytes(bytes(raw))  # a changed file is checked again, not remembered
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         nyuv2.nyuv2_normals("test", root=str(tmp_path))
     assert f"damaged NYUv2 normals cache {cache / 'valid.npy'} (sha256 mismatch" in caplog.text
 
@@ -556,6 +556,6 @@ def test_export_refuses_damaged_weights_naming_the_file_and_leaves_them(tmp_path
     assert code == 2 and f"{weights}: unreadable (" in output
 
     torch.save(state, weights)  # a user's own state dict: no sidecar, exported with a warning
-    with caplog.at_level(logging.WARNING, logger="benchmark.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.verified_artifacts"):
         code, output = export(weights, tmp_path / "user", monkeypatch, capsys)
     assert code == 0 and "read without verification" in caplog.text and not digest_path(weights).exists()

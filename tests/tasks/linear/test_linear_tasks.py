@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from benchmark.artifacts import save_verified
+from benchmark.verified_artifacts import save_verified
 from benchmark.backbones import resnet18_cifar
 from tasks.linear.features import cached_evaluation_features
 from benchmark.registry import TASKS
