@@ -13,9 +13,9 @@ and the classifier dropped.
 mmsegmentation: its ``ResNet`` (style="pytorch", no deep stem) names parameters as torchvision does,
 so the file is ``torch.save({"state_dict": ..., "meta": ...})`` with the names unchanged.
 
-The backbones of this suite take images in [-1, 1] (RGB, x / 127.5 - 1), so both configs set the pixel
-mean and std to 127.5. A CIFAR-stem backbone (3x3 stem, no max-pool) has no counterpart in either
-library's ResNet: its stem is written but will not load there (shape mismatch); export a torchvision
+The backbones of this suite take images in [-1, 1] (RGB, x / 127.5 - 1), then apply their ``input_norm``;
+both configs set the pixel mean and std that reproduce that (``pixel_statistics``: 127.5 for ``none``).
+A CIFAR-stem backbone (3x3 stem, no max-pool) has no counterpart in either library's ResNet: its stem is written but will not load there (shape mismatch); export a torchvision
 backbone (``backbone.arch=resnet18`` or ``resnet50``) for dense transfer through these libraries.
 
     python -m benchmark.export artifacts/pretrain/<method>-<hash>/method.pt --depth 18 --out exported/
@@ -35,9 +35,22 @@ from pathlib import Path
 import torch
 
 from benchmark.artifacts import atomic_write_text
+from benchmark.backbones import INPUT_NORMS
 from benchmark.verified_artifacts import DamagedArtifactError, load_verified
 
-PIXEL_MEAN, PIXEL_STD = [127.5, 127.5, 127.5], [127.5, 127.5, 127.5]
+PIXEL_MEAN, PIXEL_STD = [127.5, 127.5, 127.5], [127.5, 127.5, 127.5]  # input_norm=none: x / 127.5 - 1
+
+
+def pixel_statistics(input_norm: str = "none") -> tuple[list[float], list[float]]:
+    """The per-channel (mean, std) on 0..255 RGB pixels that give a backbone with ``backbone.input_norm`` the
+    values it was pretrained on: ``none`` sees x / 127.5 - 1; ``cifar`` / ``imagenet`` see that set's
+    (x / 255 - mean) / std (their ``InputNorm`` folds both steps into one). detectron2's PIXEL_MEAN /
+    PIXEL_STD and mmseg's data_preprocessor mean / std take exactly these."""
+    stats = INPUT_NORMS[input_norm]
+    if stats is None:
+        return list(PIXEL_MEAN), list(PIXEL_STD)
+    mean, std = stats
+    return [round(255.0 * m, 6) for m in mean], [round(255.0 * s, 6) for s in std]
 
 
 def backbone_state(state_dict: dict) -> dict[str, torch.Tensor]:
@@ -56,8 +69,10 @@ def detectron2_name(name: str) -> str:
     return name.replace("downsample.0", "shortcut").replace("downsample.1", "shortcut.norm")
 
 
-def export_detectron2(state_dict: dict, out: Path, depth: int) -> tuple[Path, Path]:
-    """Write ``<out>.pkl`` and a config ``<out>.yaml`` to merge into a detectron2 ResNet config."""
+def export_detectron2(state_dict: dict, out: Path, depth: int, input_norm: str = "none") -> tuple[Path, Path]:
+    """Write ``<out>.pkl`` and a config ``<out>.yaml`` to merge into a detectron2 ResNet config (its pixel
+    statistics those of ``input_norm``, the backbone's ``backbone.input_norm``)."""
+    mean, std = pixel_statistics(input_norm)
     weights = {detectron2_name(k): v.detach().cpu().numpy() for k, v in backbone_state(state_dict).items()}
     pkl = Path(out).with_suffix(".pkl")
     pkl.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +81,8 @@ def export_detectron2(state_dict: dict, out: Path, depth: int) -> tuple[Path, Pa
     res2 = "\n    RES2_OUT_CHANNELS: 64  # detectron2 requires it for ResNet-18/34" if depth in (18, 34) else ""
     config = (f"# Merge into a detectron2 ResNet config (e.g. PascalVOC-Detection/faster_rcnn_R_50_C4.yaml).\n"
               f"MODEL:\n  WEIGHTS: \"{pkl.resolve()}\"\n"
-              f"  PIXEL_MEAN: {PIXEL_MEAN}  # the suite's backbones see x / 127.5 - 1\n"
-              f"  PIXEL_STD: {PIXEL_STD}\n"
+              f"  PIXEL_MEAN: {mean}  # what the backbone saw in pretraining (input_norm={input_norm})\n"
+              f"  PIXEL_STD: {std}\n"
               f"  RESNETS:\n    DEPTH: {depth}\n    STRIDE_IN_1X1: False  # torchvision puts the stride in the 3x3"
               f"{res2}\nINPUT:\n  FORMAT: \"RGB\"\n")
     yaml_path = pkl.with_suffix(".yaml")
@@ -75,15 +90,17 @@ def export_detectron2(state_dict: dict, out: Path, depth: int) -> tuple[Path, Pa
     return pkl, yaml_path
 
 
-def export_mmseg(state_dict: dict, out: Path, depth: int) -> tuple[Path, Path]:
-    """Write ``<out>.pth`` and a config fragment ``<out>_mmseg.py`` for mmsegmentation's ResNet."""
+def export_mmseg(state_dict: dict, out: Path, depth: int, input_norm: str = "none") -> tuple[Path, Path]:
+    """Write ``<out>.pth`` and a config fragment ``<out>_mmseg.py`` for mmsegmentation's ResNet (its pixel
+    statistics those of ``input_norm``)."""
+    mean, std = pixel_statistics(input_norm)
     pth = Path(out).with_suffix(".pth")
     pth.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": backbone_state(state_dict), "meta": {"source": "ganrep-bench", "depth": depth}}, pth)
     config = (f"# Merge into an mmsegmentation config (e.g. upernet_r50 on ADE20K): a plain ResNet-{depth}\n"
               f"# (style='pytorch', no deep stem) initialised from the exported weights.\n"
               f"model = dict(\n"
-              f"    data_preprocessor=dict(mean={PIXEL_MEAN}, std={PIXEL_STD}, bgr_to_rgb=True),\n"
+              f"    data_preprocessor=dict(mean={mean}, std={std}, bgr_to_rgb=True),\n"
               f"    backbone=dict(type='ResNet', depth={depth}, style='pytorch', deep_stem=False,\n"
               f"                  init_cfg=dict(type='Pretrained', checkpoint='{pth.resolve()}')))\n")
     py = pth.with_name(pth.stem + "_mmseg.py")
@@ -96,6 +113,8 @@ def main() -> None:
     parser.add_argument("weights", help="a method.pt from artifacts/pretrain/ (or a backbone state dict)")
     parser.add_argument("--depth", type=int, required=True, help="ResNet depth: 18 or 50")
     parser.add_argument("--out", default="exported", help="output folder")
+    parser.add_argument("--input-norm", default="none", choices=sorted(INPUT_NORMS),
+                        help="the backbone.input_norm it was pretrained with (sets the configs' pixel mean/std)")
     args = parser.parse_args()
     try:
         state = load_verified(args.weights, legacy="trust")
@@ -104,7 +123,8 @@ def main() -> None:
                        "pretraining that made them again (the same launch.py command): it sets the file aside and "
                        "trains anew\n")
     stem = Path(args.out) / f"{Path(args.weights).parent.name}-r{args.depth}"
-    for path in (*export_detectron2(state, stem, args.depth), *export_mmseg(state, stem, args.depth)):
+    for path in (*export_detectron2(state, stem, args.depth, args.input_norm),
+                 *export_mmseg(state, stem, args.depth, args.input_norm)):
         print(path)
 
 

@@ -196,6 +196,8 @@ class TaskContext:
     eval_cfg: Any = field(default_factory=dict)  # preset-wide evaluation limits
     datasets_root: Optional[str] = None  # evaluation datasets, each in its usual sub-folder (paths.datasets)
     features_cache: Optional[str] = None  # where frozen features are cached; None = not cached
+    work_root: Optional[str] = None  # where a task keeps its own training state (a framework's checkpoints, so
+                                     # a long fine-tuning resumes); None = a temporary folder per run
     image_channels: int = 3  # what the backbone takes: evaluation images are converted to it
     image_size: int = 32  # the pretraining resolution (the embedded protocol evaluates at it)
 
@@ -212,6 +214,9 @@ class Task:
     # fine-tunes on full-resolution natural images (hundreds of px): a backbone whose stem is made for 32 px
     # images (``stem = "cifar"`` on its builder) is refused before any work (orchestration/validation.py)
     full_resolution: ClassVar[bool] = False
+    # the frameworks that can run this task (``task.backend``, chosen with ``backend=<name>`` on the command
+    # line): "builtin" is the suite's own code; () = the task has no choice of backend
+    backends: ClassVar[tuple] = ()
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -229,6 +234,13 @@ class Task:
         so that a leaderboard can say when an evaluation converted them (an RGB set shown to a 1-channel
         backbone in gray, a set resized away from its size). Called after ``run``, which may remember what it
         opened. Default: None, the task does not say."""
+        return None
+
+    def recipe(self) -> Optional[dict]:
+        """What produced the number, written into every record as ``task_recipe``: ``{"backend", "protocol",
+        "deviations": [...]}`` (the framework and the published protocol it follows, and where this run
+        differs from it), so that a leaderboard can say which backend and recipe a cell comes from.
+        Default: None (the task's yaml is the whole story)."""
         return None
 
 

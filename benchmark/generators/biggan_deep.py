@@ -71,7 +71,7 @@ def import_package():
 class BigGANDeepGenerator(Generator):
     """Wraps the package's ``BigGAN`` (kept as ``self.model``, so its state dict keys are ``model.<package keys>``)."""
 
-    def __init__(self, model, truncation: float = 1.0):
+    def __init__(self, model, truncation: float = 1.0, class_ids: Optional[list[int]] = None):
         super().__init__()
         pkg = import_package()
         from pytorch_pretrained_biggan.model import GenBlock
@@ -84,6 +84,10 @@ class BigGANDeepGenerator(Generator):
         self.w_dim = 2 * config.z_dim  # cat(z, embeddings(y)); the generator's condition_vector_dim
         self.image_channels, self.resolution = 3, config.output_dim
         self.truncation = self._check_truncation(truncation)
+        # the classes ``sample`` draws labels from (``generator.classes``); None = all of them
+        if class_ids is not None and (not class_ids or min(class_ids) < 0 or max(class_ids) >= self.num_classes):
+            raise ValueError(f"class ids must be a non-empty list in [0, {self.num_classes})")
+        self.class_ids = None if class_ids is None else torch.tensor(sorted(set(class_ids)))
         ch, res = config.channel_width, 4
         self.feature_names, self.feature_shapes, self._blocks = [], [], []
         for layer, spec in zip([m for m in model.generator.layers if isinstance(m, GenBlock)], config.layers):
@@ -129,13 +133,15 @@ class BigGANDeepGenerator(Generator):
 
     def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
                rng: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """z = truncation * truncnorm(-2, 2) (the package's ``truncated_noise_sample``); labels uniform
-        when not given. ``truncation=None`` uses the configured one."""
+        """z = truncation * truncnorm(-2, 2) (the package's ``truncated_noise_sample``); labels uniform over the
+        chosen classes (``class_ids``; all by default) when not given. ``truncation=None`` uses the configured one."""
         truncation = self.truncation if truncation is None else self._check_truncation(truncation)
         device = self.model.embeddings.weight.device
         z = truncated_normal((n, self.z_dim), 2.0, generator=rng, device=device) * truncation
-        if labels is None:
+        if labels is None and self.class_ids is None:
             labels = torch.randint(self.num_classes, (n,), device=device, generator=rng)
+        elif labels is None:  # uniform over the chosen classes
+            labels = self.class_ids.to(device)[torch.randint(len(self.class_ids), (n,), device=device, generator=rng)]
         labels = labels.to(device)
         if len(labels) != n or labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must be {n} class ids in [0, {self.num_classes})")
@@ -153,7 +159,33 @@ def package_urls(model_name: str) -> tuple[str, str]:
     return PRETRAINED_CONFIG_ARCHIVE_MAP[model_name], PRETRAINED_MODEL_ARCHIVE_MAP[model_name]
 
 
-def load_biggan_deep(config_file: Path, weights_file: Path, truncation: float = 1.0) -> BigGANDeepGenerator:
+def imagenet_class_ids(classes) -> Optional[list[int]]:
+    """``generator.classes`` as ILSVRC-2012 class indices (the indices BigGAN was trained with: the position of
+    the wnid among the 1000 sorted wnids, as timm's ImageNetInfo lists them): null = all classes;
+    ``imagenet100`` = the CMC ImageNet-100 list (benchmark/data/imagenet100_classes.txt); or a path to a text
+    file with one wnid per line."""
+    if classes is None:
+        return None
+    from timm.data import ImageNetInfo
+
+    from benchmark.data.imagenet import IMAGENET100_LIST
+
+    path = IMAGENET100_LIST if classes == "imagenet100" else Path(str(classes)).expanduser()
+    if not path.is_file():
+        raise ValueError(f"generator.classes: {classes!r} is neither null, imagenet100 nor a file of wnids "
+                         f"(one per line); {path} does not exist")
+    info = ImageNetInfo()
+    index = {info.index_to_label_name(i): i for i in range(info.num_classes())}
+    wnids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    unknown = [w for w in wnids if w not in index]
+    if unknown or not wnids:
+        raise ValueError(f"generator.classes: {path} lists {len(unknown)} wnid(s) that are not ILSVRC-2012 classes "
+                         f"(e.g. {unknown[:3]})" if unknown else f"generator.classes: {path} lists no wnid")
+    return [index[w] for w in wnids]
+
+
+def load_biggan_deep(config_file: Path, weights_file: Path, truncation: float = 1.0,
+                     class_ids: Optional[list[int]] = None) -> BigGANDeepGenerator:
     """BigGAN-deep built by the package from ``config.json`` with the weights of ``pytorch_model.bin``."""
     pkg = import_package()
     config = pkg.BigGANConfig.from_json_file(str(config_file))
@@ -169,11 +201,11 @@ def load_biggan_deep(config_file: Path, weights_file: Path, truncation: float = 
     if missing:
         log.warning("biggan_deep: %d spectral-norm buffers missing from %s (e.g. %s)", len(missing), weights_file,
                     missing[0])
-    return BigGANDeepGenerator(model.eval(), truncation=truncation)
+    return BigGANDeepGenerator(model.eval(), truncation=truncation, class_ids=class_ids)
 
 
 DEFAULTS = {"model": "biggan-deep-128", "checkpoint": None, "config_url": None, "url": None, "sha256": None,
-            "download": True, "truncation": 1.0}
+            "download": True, "truncation": 1.0, "classes": None}
 
 
 @GENERATORS.register("biggan_deep")
@@ -208,12 +240,14 @@ def biggan_deep(cfg: dict, data_cfg, artifacts_root: str, device: torch.device):
         weights_file, provenance = ensure_checkpoint(download_cache_path(url, artifacts_root), url, cfg["sha256"],
                                                      bool(cfg["download"]), f"{what} weights", note=note)
         provenance["config"] = str(config_file)
-    G = load_biggan_deep(config_file, weights_file, truncation=cfg["truncation"])
+    class_ids = imagenet_class_ids(cfg["classes"])
+    G = load_biggan_deep(config_file, weights_file, truncation=cfg["truncation"], class_ids=class_ids)
     G = G.to(device).eval().requires_grad_(False)
     G.reused = not provenance["downloaded"]
-    G.provenance = {**provenance, "model": model_name, "truncation": G.truncation}
-    log.info("%s: %d px, %d classes, z %d, w %d, %d GenBlock features, truncation %.2f", model_name, G.resolution,
-             G.num_classes, G.z_dim, G.w_dim, len(G.feature_shapes), G.truncation)
+    G.provenance = {**provenance, "model": model_name, "truncation": G.truncation, "classes": cfg["classes"]}
+    log.info("%s: %d px, %d classes (sampling %s), z %d, w %d, %d GenBlock features, truncation %.2f", model_name,
+             G.resolution, G.num_classes, "all" if class_ids is None else f"{len(set(class_ids))}: {cfg['classes']}",
+             G.z_dim, G.w_dim, len(G.feature_shapes), G.truncation)
     return G
 
 

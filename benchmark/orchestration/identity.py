@@ -37,6 +37,7 @@ NEUTRAL_DEFAULTS = {
     "backbone": {"zero_init_residual": False, "input_norm": "none"},
     "augment": {"crop_size": None, "synthetic": "per_sample", "blur_p": 0.5, "blur_kernel": None},
     "method": {"simsiam": {"projector_layers": 2}},
+    "task": {"backend": "builtin", "auxiliary_weight": 0.4},
 }
 
 
@@ -104,8 +105,8 @@ def pretraining_hash(cfg: dict) -> str:
 
 
 def run_key(cfg: dict) -> dict:
-    return {"pretraining": pretraining_key(cfg, METHODS.get(cfg["method"]["name"])), "task": cfg["task"],
-            "eval": cfg["eval"]}
+    return {"pretraining": pretraining_key(cfg, METHODS.get(cfg["method"]["name"])),
+            "task": _without_neutral(cfg["task"], NEUTRAL_DEFAULTS["task"]), "eval": cfg["eval"]}
 
 
 def run_hash(cfg: dict) -> str:

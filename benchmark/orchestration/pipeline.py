@@ -103,6 +103,7 @@ def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
     task_ctx = TaskContext(device=device, data_cfg=cfg["data"], cache_dir=cfg["paths"]["data_cache"],
                            eval_cfg=cfg["eval"], datasets_root=cfg["paths"].get("datasets"),
                            features_cache=str(Path(cfg["paths"]["artifacts"]) / "features"),
+                           work_root=str(Path(cfg["paths"]["artifacts"]) / "tasks"),
                            image_channels=real_train.channels, image_size=image_size)
     if check_task:
         task.check_data(task_ctx)  # the evaluation data too, before any pretraining
@@ -204,6 +205,7 @@ def run(cfg: dict) -> Optional[dict]:
         "method_conventions": built.method.describe(), "method_source": method_source(built.method_cls),
         # the images the backbone was shown against the dataset's own (converted: e.g. RGB shown in gray)
         "evaluation_images": built.task.evaluation_images(built.task_ctx),
+        "task_recipe": built.task.recipe(),  # which framework and protocol produced the number
         "train_stats": train_stats, "timings": timings,
         "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(built.device),
         "host": platform.node(), "versions": library_versions(),

@@ -193,6 +193,9 @@ def task_problems(cfg: dict) -> list[tuple[str, str]]:
     task_cls, options, problems = registered(TASKS, cfg, "task")
     if task_cls is None:
         return problems
+    backend = backend_problems(task_cls, options, cfg)
+    if backend:
+        return backend
     try:
         schema = type(task_cls({}).cfg)  # the task's config dataclass, from its defaults
     except Exception:  # noqa: BLE001 - a task without defaults for every option: checked by building it below
@@ -205,6 +208,31 @@ def task_problems(cfg: dict) -> list[tuple[str, str]]:
         task_cls(options)
     except (ValueError, TypeError, KeyError) as e:
         return [("task", f"task {task_cls.name!r}: {e}")]
+    return []
+
+
+FRAMEWORK_ARCHS = ("resnet50",)  # the published detectron2 / mmseg recipes are ResNet-50's (R50-C4, UPerNet R50)
+
+
+def backend_problems(task_cls, options: dict, cfg: dict) -> list[tuple[str, str]]:
+    """``task.backend`` (``backend=<name>``): one the task has (``Task.backends``); a framework backend's
+    published recipe is a ResNet-50's, so it needs ``backbone.arch=resnet50``."""
+    if "backend" not in options:
+        return []
+    backend = options["backend"]
+    if not task_cls.backends:
+        having = ", ".join(f"task={name} ({' | '.join(TASKS.get(name).backends)})" for name in TASKS.names()
+                           if TASKS.get(name).backends)
+        return [("task.backend", f"backend={show(backend)}: task {task_cls.name} has one implementation and no "
+                                 f"backend to choose; backends exist for {having}")]
+    if backend not in task_cls.backends:
+        return [("task.backend", f"{show(backend)} is not valid; must be one of {', '.join(task_cls.backends)} "
+                                 f"(task {task_cls.name})")]
+    arch = (cfg.get("backbone") or {}).get("arch")
+    if backend != "builtin" and arch not in FRAMEWORK_ARCHS:
+        return [("backbone.arch", f"{show(arch)} does not fit backend={backend}: its recipe fine-tunes a ResNet-50 "
+                                  f"(torchvision layout); use backbone.arch=resnet50 (preset=imagenet100 or "
+                                  f"imagenet pretrain one), or backend=builtin")]
     return []
 
 

@@ -17,6 +17,12 @@ RENDERERS = {"preset": render_preset_leaderboard, "suite": render_suite_leaderbo
              "table": render_table_leaderboard}
 
 
+def board_tasks(board: dict, task: str) -> list[str]:
+    """The tasks a board shows: its ``tasks`` (the dense and transfer boards), else its one ``task`` (default:
+    the task of the run)."""
+    return list(board.get("tasks") or [board.get("task", task)])
+
+
 def leaderboards_of(cfg: dict, record: dict) -> list[tuple]:
     """The leaderboards this record appears on, the preset's first. Files the record's paper-table entry
     on the way (a run of a row of ``board``, on the task that board shows)."""
@@ -24,7 +30,7 @@ def leaderboards_of(cfg: dict, record: dict) -> list[tuple]:
     boards = [("preset", results, leaderboards, cfg["preset"])]
     if is_suite_record(record):  # a column per member dataset, beside the paper's reported rows
         boards.append(("suite", results, leaderboards, record["task"]))
-    if cfg.get("board") and cfg["board"].get("task", cfg["task"]["name"]) == cfg["task"]["name"]:
+    if cfg.get("board") and cfg["task"]["name"] in board_tasks(cfg["board"], cfg["task"]["name"]):
         write_board_entry(Path(results), cfg["preset"], cfg["board"], record)
         boards.append(("table", results, leaderboards, cfg["preset"], cfg["board"]["name"]))
     return boards

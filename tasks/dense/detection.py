@@ -23,6 +23,7 @@ from torch import nn
 from benchmark.data.dense_sets import dense_subset, to_channels
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense.backends import import_framework
 from tasks.dense.finetune import finetune, forever, sgd
 from tasks.dense.heads import build_faster_rcnn
 from tasks.dense.splits import CanvasSplits, OfficialSplits
@@ -190,6 +191,7 @@ class FashionMNISTDetection(CanvasSplits, Task):
 class VOCDetectionConfig(DetectionConfig):
     train_split: str = "0712_trainval"
     test_split: str = "07_test"
+    backend: str = "builtin"  # builtin: torchvision's Faster R-CNN + FPN | detectron2: MoCo's R50-C4 protocol
 
 
 class VOCDetection(OfficialSplits, Task):
@@ -199,12 +201,37 @@ class VOCDetection(OfficialSplits, Task):
     higher_is_better = True
     anchors = ("random_init",)
     dataset = "voc_detection"
+    backends = ("builtin", "detectron2")
 
     def __init__(self, cfg: dict):
         super().__init__(VOCDetectionConfig(**cfg))
 
+    def check_data(self, ctx: TaskContext) -> None:
+        super().check_data(ctx)
+        if self.cfg.backend == "detectron2":  # a missing framework fails here, before any pretraining
+            import_framework("detectron2", "detectron2")
+
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
+        if self.cfg.backend == "detectron2":
+            from tasks.dense.backends.detectron2_voc import train_and_evaluate_detectron2  # an optional extra
+            return train_and_evaluate_detectron2(backbone, self.cfg, ctx, self.name)
         return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
+
+    def recipe(self) -> dict:
+        if self.cfg.backend == "detectron2":
+            from tasks.dense.backends.detectron2_voc import recipe
+            return recipe(self.cfg)
+        return {"backend": "builtin",
+                "protocol": "torchvision Faster R-CNN + FPN on the backbone's stage maps, MoCo's VOC schedule "
+                            "(VOC07+12 trainval -> VOC07 test, 24k iterations of 16, steps at 18k / 22k)",
+                "deviations": BUILTIN_DEVIATIONS}
+
+
+# where backend=builtin differs from the protocol the field publishes (MoCo's detectron2 R50-C4)
+BUILTIN_DEVIATIONS = [
+    "detector: torchvision's Faster R-CNN + FPN (MoCo's benchmark: detectron2's R50-C4 with a norm after res5)",
+    "backbone norm: plain BatchNorm fine-tuned (MoCo: SyncBN across 8 GPUs); no precise-BN pass",
+]
 
 
 TASKS.register("fmnist_det")(FashionMNISTDetection)

@@ -18,6 +18,7 @@ from torch import nn
 from benchmark.data.dense_sets import IGNORE_INDEX
 from benchmark.interfaces import Task, TaskContext
 from benchmark.registry import TASKS
+from tasks.dense.backends import import_framework
 from tasks.dense.metrics import SegmentationConfusion
 from tasks.dense.pixel_protocol import evaluated_side, fit_and_score
 from tasks.dense.splits import CanvasSplits, OfficialSplits
@@ -102,6 +103,8 @@ class FashionMNISTSegmentation(CanvasSplits, Task):
 class ADE20KSegmentationConfig(SegmentationConfig):
     train_split: str = "train"
     test_split: str = "val"
+    backend: str = "builtin"  # builtin: segmentation-models-pytorch's UPerNet | mmseg: mmsegmentation's recipe
+    auxiliary_weight: float = 0.4  # backend=mmseg: the FCN auxiliary head's loss weight on stage 3 (0 = none)
 
 
 class ADE20KSegmentation(OfficialSplits, Task):
@@ -111,12 +114,39 @@ class ADE20KSegmentation(OfficialSplits, Task):
     higher_is_better = True
     anchors = ("random_init",)
     dataset = "ade20k"
+    backends = ("builtin", "mmseg")
 
     def __init__(self, cfg: dict):
         super().__init__(ADE20KSegmentationConfig(**cfg))
 
+    def check_data(self, ctx: TaskContext) -> None:
+        super().check_data(ctx)
+        if self.cfg.backend == "mmseg":  # a missing framework fails here, before any pretraining
+            import_framework("mmseg.models", "mmseg")
+
     def run(self, backbone: nn.Module, ctx: TaskContext) -> dict[str, float]:
+        if self.cfg.backend == "mmseg":
+            from tasks.dense.backends.mmseg_ade20k import train_and_evaluate_mmseg  # an optional extra
+            return train_and_evaluate_mmseg(backbone, self.cfg, ctx, self.name)
         return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
+
+    def recipe(self) -> dict:
+        if self.cfg.backend == "mmseg":
+            from tasks.dense.backends.mmseg_ade20k import recipe
+            return recipe(self.cfg)
+        return {"backend": "builtin",
+                "protocol": "segmentation-models-pytorch UPerNet decoder on the backbone's stage maps, mmseg's "
+                            "upernet_r50 512x512 ADE20K schedule (160k iterations of 16, SGD 0.01, poly)",
+                "deviations": BUILTIN_DEVIATIONS}
+
+
+# where backend=builtin differs from mmsegmentation's UPerNet R50 recipe (launch/task/ade20k_seg.yaml)
+BUILTIN_DEVIATIONS = [
+    "decoder: segmentation-models-pytorch's UPerNet (a LayerNorm on each stage map), not mmseg's UPerHead",
+    "no auxiliary FCN head (mmseg: weight 0.4 on stage 3)",
+    "no photometric distortion and no cat_max_ratio re-crop; poly decay to 0 (mmseg: to 1e-4)",
+    "backbone norm: plain BatchNorm (mmseg: SyncBN); the suite's ResNet-50 stem (mmseg: ResNetV1c's deep stem)",
+]
 
 
 TASKS.register("fmnist_seg")(FashionMNISTSegmentation)

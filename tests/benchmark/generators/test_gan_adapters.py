@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from benchmark.generators.autogan_cifar import AutoGANGenerator, autogan_cifar10
+from tests.helpers.biggan import tiny_biggan, write_tiny_biggan
 from benchmark.generators.biggan_cifar import BigGANCifarGenerator, biggan_cifar10
 from benchmark.generators.pretrained_files import CheckpointNotFoundError
 from benchmark.registry import GENERATORS
@@ -197,34 +198,11 @@ def test_autogan_missing_checkpoint_names_path_and_url(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ BigGAN-deep
-def tiny_biggan(seed=0):
-    pkg = pytest.importorskip("pytorch_pretrained_biggan", reason="optional extra: pip install 'ganrep-bench[biggan]'")
-    # layers: (up-sample?, in, out) multipliers of channel_width; halving channels needs out = in / 2,
-    # and the last block must end at channel_width (the final BN / conv_to_rgb width)
-    config = pkg.BigGANConfig(output_dim=16, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=5,
-                              layers=[(False, 16, 8), (True, 8, 4), (False, 4, 2), (True, 2, 1)],
-                              attention_layer_position=2, n_stats=51)
-    torch.manual_seed(seed)
-    model = pkg.BigGAN(config)
-    with torch.no_grad():
-        model.generator.bn.weight.fill_(1.0)  # the package leaves these uninitialised (torch.Tensor(n))
-        model.generator.bn.bias.zero_()
-        for name, b in model.named_buffers():  # distinct BN statistics per truncation grid point
-            if name.endswith("running_means"):
-                b.copy_(torch.randn(b.shape) * 0.1)
-            elif name.endswith("running_vars"):
-                b.copy_(torch.rand(b.shape) + 0.5)
-    return pkg, config, model.eval()
-
-
 def test_biggan_deep_wraps_the_package(tmp_path):
     pkg, config, model = tiny_biggan()
     from benchmark.generators.biggan_deep import BigGANDeepGenerator, biggan_deep
 
-    folder = tmp_path / "biggan-tiny"
-    folder.mkdir()
-    (folder / "config.json").write_text(config.to_json_string())
-    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # the package's from_pretrained folder layout
+    folder = write_tiny_biggan(tmp_path / "biggan-tiny")  # the package's from_pretrained folder layout
     G = biggan_deep({"checkpoint": str(folder), "truncation": 0.4}, data_cfg={}, artifacts_root=str(tmp_path),
                     device=CPU)
     assert isinstance(G, BigGANDeepGenerator) and G.truncation == 0.4
@@ -292,3 +270,29 @@ def test_pretrained_files_download_failure_names_path_and_url(tmp_path, monkeypa
     path, prov = pretrained_files.ensure_checkpoint(target, None, None, False, "test gen")
     assert path == target and prov["downloaded"] is False and not prov["sha256_pinned"]
     assert json.dumps(prov)  # goes into the result record
+
+
+def test_biggan_deep_samples_only_the_chosen_imagenet_classes(tmp_path):
+    from benchmark.data.imagenet import IMAGENET100_LIST
+    from benchmark.generators.biggan_deep import biggan_deep, imagenet_class_ids
+
+    ids = imagenet_class_ids("imagenet100")
+    # ILSVRC-2012 indices are the wnids' ranks in sorted order: bonnet n02869837 = 452, green mamba n01749939 = 64
+    assert len(set(ids)) == 100 and ids[:2] == [452, 64]
+    assert imagenet_class_ids(None) is None
+    folder = write_tiny_biggan(tmp_path / "tiny", num_classes=1000)
+    G = biggan_deep({"checkpoint": str(folder), "classes": "imagenet100"}, data_cfg={}, artifacts_root=str(tmp_path),
+                    device=CPU)
+    with torch.no_grad():
+        labels = G.sample(500, rng=torch.Generator().manual_seed(0)).labels
+    assert set(labels.tolist()) <= set(ids) and len(set(labels.tolist())) > 80  # uniform over the 100
+    own = tmp_path / "three.txt"
+    own.write_text("n01440764\nn01443537\n\n")
+    assert imagenet_class_ids(str(own)) == [0, 1]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("n99999999\n")
+    with pytest.raises(ValueError, match="not ILSVRC-2012 classes"):
+        imagenet_class_ids(str(bad))
+    with pytest.raises(ValueError, match="neither null, imagenet100 nor a file"):
+        imagenet_class_ids("imagenet1k")
+    assert IMAGENET100_LIST.is_file()

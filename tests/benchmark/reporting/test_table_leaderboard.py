@@ -37,6 +37,14 @@ def test_every_row_is_a_valid_run_of_its_board(row):
     if "paper_by_dataset" in board:  # a number per data set (table2); none for a data set the poster did not report
         assert all(isinstance(v, float) for v in board["paper_by_dataset"].values())
         assert board["paper"] == board["paper_by_dataset"].get(cfg["task"].get("dataset"))
+    elif "paper_by_preset" in board:  # every metric of the poster's dense / transfer tables, per ImageNet preset
+        assert board["paper_metrics"] is None  # the smoke preset is not one the poster reports
+        assert cfg["task"]["name"] in board["tasks"]
+        for preset in ("imagenet100", "imagenet"):
+            at_scale, _ = compose_cfg(f"row={row}", f"preset={preset}")
+            paper = at_scale["board"]["paper_metrics"]
+            assert list(paper) == board["metrics"][cfg["task"]["name"]]
+            assert all(isinstance(v, float) for v in paper.values())
     else:
         assert isinstance(board["paper"], float)
     method_config(cfg, METHODS.get(cfg["method"]["name"]))  # every option is one the method has
