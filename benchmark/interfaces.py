@@ -236,11 +236,11 @@ class Task:
         opened. Default: None, the task does not say."""
         return None
 
-    def recipe(self) -> Optional[dict]:
+    def recipe(self, ctx: TaskContext) -> Optional[dict]:
         """What produced the number, written into every record as ``task_recipe``: ``{"backend", "protocol",
         "deviations": [...]}`` (the framework and the published protocol it follows, and where this run
-        differs from it), so that a leaderboard can say which backend and recipe a cell comes from.
-        Default: None (the task's yaml is the whole story)."""
+        differs from it, the preset's ``ctx.eval_cfg`` limits included), so that a leaderboard can say which
+        backend and recipe a cell comes from. Default: None (the task's yaml is the whole story)."""
         return None
 
 

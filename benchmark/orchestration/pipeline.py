@@ -205,7 +205,7 @@ def run(cfg: dict) -> Optional[dict]:
         "method_conventions": built.method.describe(), "method_source": method_source(built.method_cls),
         # the images the backbone was shown against the dataset's own (converted: e.g. RGB shown in gray)
         "evaluation_images": built.task.evaluation_images(built.task_ctx),
-        "task_recipe": built.task.recipe(),  # which framework and protocol produced the number
+        "task_recipe": built.task.recipe(built.task_ctx),  # which framework and protocol produced the number
         "train_stats": train_stats, "timings": timings,
         "config": cfg, "git_commit": git_commit(REPO_DIR), "device": describe_device(built.device),
         "host": platform.node(), "versions": library_versions(),

@@ -141,8 +141,9 @@ def _metric_cell(group: pd.DataFrame, metric: str) -> str:
 
 def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], preset: str) -> str:
     """A board of several tasks (``tasks``) and metrics (``metrics``: per task, the record keys shown): a section
-    per task, a row per board row and anchor, each metric's value beside the paper's (``paper_metrics``)."""
-    columns, paper = list(meta.get("column_names", [])), meta.get("paper_column", "paper")
+    per task, a line per metric, a column of ours per board row (and anchor) with the paper's number beside it
+    (``paper_metrics``), then what each column is: its row config, the backend that produced it and its seeds."""
+    paper = meta.get("paper_column", "paper")
     lower = set(meta.get("lower_is_better", []))
     footnotes = Footnotes()
     lines = _header(meta, preset)
@@ -153,34 +154,29 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
                       f"preset={preset}`).", ""]
             continue
         metrics = meta["metrics"][task]
-        table = []
+        table = {"metric": [f"{m} {'↓' if m in lower else '↑'}" for m in metrics]}
+        about = []
         for (_, row), g in rows.groupby(["order", "row"], sort=True):
             first = g.iloc[0]
-            cells = {"row": row, **{c: first.get(c, "") for c in columns}, "method": first.method,
-                     "backend": first.backend or "–"}
+            label = " · ".join(str(first.get(c, "")) for c in meta.get("column_names", [])) or row
             mark = footnotes.mark(_notes(g))
-            for metric in metrics:
-                arrow = "↓" if metric in lower else "↑"
-                cells[f"{metric} {arrow}"] = _metric_cell(g, metric) + mark
-                value = first.paper_metrics.get(metric)
-                cells[f"{metric} ({paper})"] = "–" if value is None else f"{value:.2f}"
-            cells["seeds"] = _seeds(g)
-            table.append(cells)
+            table[f"{label}: ours"] = [_metric_cell(g, m) + mark for m in metrics]
+            table[f"{label}: {paper}"] = ["–" if first.paper_metrics.get(m) is None else f"{first.paper_metrics[m]:.2f}"
+                                          for m in metrics]
+            about.append(f"- **{label}**: `row={row}` (method `{first.method}`), backend "
+                         f"{first.backend or 'none named'}, seeds {_seeds(g)}")
         task_anchors = [r for r in anchors if r["task"] == task]
         anchor_df = newest_per_seed(pd.DataFrame([
             {"method": label, "seed": r["seed"], "metrics": r["metrics"], "finished": finished_time(r),
              "notes": conversion_notes(r), "backend": (r.get("task_recipe") or {}).get("backend")}
             for r, label in zip(task_anchors, variant_labels(task_anchors))]), ["method"])
         for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
-            cells = {"row": "anchor", **{c: "" for c in columns}, "method": display_name(method),
-                     "backend": g.backend.iloc[0] or "–"}
+            label = display_name(method)  # e.g. "random-init backbone (anchor)"
             mark = footnotes.mark(_notes(g))
-            for metric in metrics:
-                cells[f"{metric} {'↓' if metric in lower else '↑'}"] = _metric_cell(g, metric) + mark
-                cells[f"{metric} ({paper})"] = "–"
-            cells["seeds"] = _seeds(g)
-            table.append(cells)
-        lines += [f"## {task}", "", pd.DataFrame(table).to_markdown(index=False, disable_numparse=True), ""]
+            table[f"{label}: ours"] = [_metric_cell(g, m) + mark for m in metrics]
+            about.append(f"- **{label}**: the reference row, backend {g.backend.iloc[0] or 'none named'}, "
+                         f"seeds {_seeds(g)}")
+        lines += [f"## {task}", "", pd.DataFrame(table).to_markdown(index=False, disable_numparse=True), "", *about, ""]
     lines += [*footnotes.lines(), meta.get("paper_note", ""), ""]
     return "\n".join(lines)
 

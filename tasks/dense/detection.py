@@ -217,10 +217,10 @@ class VOCDetection(OfficialSplits, Task):
             return train_and_evaluate_detectron2(backbone, self.cfg, ctx, self.name)
         return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 
-    def recipe(self) -> dict:
+    def recipe(self, ctx: TaskContext) -> dict:
         if self.cfg.backend == "detectron2":
             from tasks.dense.backends.detectron2_voc import recipe
-            return recipe(self.cfg)
+            return recipe(self.cfg, ctx.eval_cfg)
         return {"backend": "builtin",
                 "protocol": "torchvision Faster R-CNN + FPN on the backbone's stage maps, MoCo's VOC schedule "
                             "(VOC07+12 trainval -> VOC07 test, 24k iterations of 16, steps at 18k / 22k)",

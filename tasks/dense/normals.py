@@ -79,7 +79,7 @@ class NYUv2Normals(OfficialSplits, Task):
 
         return fit_and_score(backbone, *self.splits(ctx), self.cfg, ctx, self.name, 3, pixel_loss, score)
 
-    def recipe(self) -> dict:
+    def recipe(self, ctx: TaskContext) -> dict:
         return {"backend": "builtin",
                 "protocol": "segmentation-models-pytorch UPerNet regressing unit normals (angular loss), the ADE20K "
                             "recipe's optimiser at NYUv2's size (launch/task/nyuv2_normals.yaml)",

@@ -130,10 +130,10 @@ class ADE20KSegmentation(OfficialSplits, Task):
             return train_and_evaluate_mmseg(backbone, self.cfg, ctx, self.name)
         return train_and_evaluate(backbone, *self.splits(ctx), self.cfg, ctx, self.name)
 
-    def recipe(self) -> dict:
+    def recipe(self, ctx: TaskContext) -> dict:
         if self.cfg.backend == "mmseg":
             from tasks.dense.backends.mmseg_ade20k import recipe
-            return recipe(self.cfg)
+            return recipe(self.cfg, ctx.eval_cfg)
         return {"backend": "builtin",
                 "protocol": "segmentation-models-pytorch UPerNet decoder on the backbone's stage maps, mmseg's "
                             "upernet_r50 512x512 ADE20K schedule (160k iterations of 16, SGD 0.01, poly)",

@@ -27,7 +27,45 @@ def tiny_biggan(seed: int = 0, num_classes: int = 5, output_dim: int = 16):
                 b.copy_(torch.randn(b.shape) * 0.1)
             elif name.endswith("running_vars"):
                 b.copy_(torch.rand(b.shape) + 0.5)
+    converge_spectral_norms(model)
     return pkg, config, model.eval()
+
+
+@torch.no_grad()
+def converge_spectral_norms(model: torch.nn.Module, iterations: int = 30) -> None:
+    """Spectral norm in eval mode divides each weight by u^T W v with its stored vectors: random ones leave W
+    unnormalised and the activations of a random BigGAN grow ~10x per conv (to inf in float32). Power
+    iteration sets them to the top singular pair, as a trained network's have converged to."""
+    for module in model.modules():
+        if hasattr(module, "weight_orig") and hasattr(module, "weight_u"):
+            matrix = module.weight_orig.reshape(module.weight_orig.shape[0], -1)
+            v = torch.nn.functional.normalize(torch.randn(matrix.shape[1], generator=torch.Generator().manual_seed(0)),
+                                              dim=0)
+            for _ in range(iterations):
+                u = torch.nn.functional.normalize(matrix @ v, dim=0)
+                v = torch.nn.functional.normalize(matrix.t() @ u, dim=0)
+            module.weight_u.copy_(u)
+            module.weight_v.copy_(v)
+
+
+def random_biggan_deep_128(seed: int = 0):
+    """The package's default config (biggan-deep-128: 10 GenBlocks, channel width 128, 1000 classes) with random
+    weights whose forward stays finite: for measuring what the real network costs, without its weights."""
+    import pytorch_pretrained_biggan as pkg
+
+    config = pkg.BigGANConfig()
+    torch.manual_seed(seed)
+    model = pkg.BigGAN(config)
+    with torch.no_grad():
+        model.generator.bn.weight.fill_(1.0)
+        model.generator.bn.bias.zero_()
+        for name, b in model.named_buffers():
+            if name.endswith("running_means"):
+                b.zero_()
+            elif name.endswith("running_vars"):
+                b.fill_(1.0)
+    converge_spectral_norms(model)
+    return config, model.eval()
 
 
 def write_tiny_biggan(folder: Path, seed: int = 0, num_classes: int = 5, output_dim: int = 16) -> Path:

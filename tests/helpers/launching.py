@@ -26,7 +26,8 @@ def real_fmnist_or_skip():
 
 def launch(tmp_path, *overrides, env=None):
     paths = [f"paths.artifacts={tmp_path}/artifacts", f"paths.results={tmp_path}/results",
-             f"paths.leaderboards={tmp_path}/leaderboards", f"hydra.run.dir={tmp_path}/runs/${{now:%H-%M-%S-%f}}"]
+             f"paths.leaderboards={tmp_path}/leaderboards", f"hydra.run.dir={tmp_path}/runs/${{now:%H-%M-%S-%f}}",
+             f"hydra.sweep.dir={tmp_path}/sweeps/${{now:%H-%M-%S-%f}}"]
     run_env = {k: v for k, v in os.environ.items() if k != "GANREP_DATA"}
     run_env.update(env or {})
     flags = [o for o in overrides if o.startswith("-")]  # e.g. -m: Hydra wants flags before overrides

@@ -553,3 +553,9 @@ def write_nyuv2_replica(root: Path, layout: str = "zip", seed: int = 0):
         for name, data in files.items():
             (target / name).write_bytes(data)
     return images, normals, valid
+
+
+# every linear-evaluation dataset's replica writer, by dataset name (each writes into a datasets root)
+REPLICAS = {**{name: case[0] for name, case in CASES.items()}, "caltech101": write_caltech_replica,
+            "sun397": write_sun_replica, "voc2007": write_voc2007_replica, "imagenet": write_imagenet_replica,
+            "imagenet100": write_imagenet100_replica}

@@ -14,8 +14,7 @@ from benchmark.backbones import resnet18_cifar
 from tasks.linear.features import cached_evaluation_features
 from benchmark.registry import TASKS
 from tests.helpers.launching import REPO, real_fmnist_or_skip
-from tests.helpers.replicas import (CASES, write_caltech_replica, write_imagenet100_replica, write_imagenet_replica,
-                                    write_sun_replica, write_voc2007_replica)
+from tests.helpers.replicas import REPLICAS, write_imagenet100_replica
 from tests.helpers.tasks import build_task, context, task_config
 
 # task-config overrides a replica needs (its few images per class)
@@ -38,9 +37,6 @@ def test_bad_task_options_name_the_valid_ones():
         build_task("linear_dtd", validation="test")
 
 
-REPLICAS = {**{name: case[0] for name, case in CASES.items()}, "caltech101": write_caltech_replica,
-            "sun397": write_sun_replica, "voc2007": write_voc2007_replica, "imagenet": write_imagenet_replica,
-            "imagenet100": write_imagenet100_replica}
 
 
 @pytest.fixture(scope="module")
