@@ -142,6 +142,12 @@ CASES = [
          "generator.noise_mode: 'loud' is not valid; must be one of const, random, none", "config", any_pickle),
     Case("a CIFAR-stem backbone on VOC detection", ["task=voc_det"],
          "backbone.arch: 'resnet18_cifar' has a CIFAR stem", "config"),
+    Case("a framework backend for a ResNet-18", ["task=voc_det", "backend=detectron2", "backbone.arch=resnet18"],
+         "backbone.arch: 'resnet18' does not fit backend=detectron2", "config"),
+    Case("a backend on a task that has none", ["task=linear_cifar10", "backend=mmseg"],
+         "task linear_cifar10 has one implementation and no backend to choose", "config"),
+    Case("another task's backend", ["task=ade20k_seg", "backend=detectron2", "backbone.arch=resnet50"],
+         "task.backend: 'detectron2' is not valid; must be one of builtin, mmseg", "config"),
     # options a preset set for another component
     Case("paper preset with the built-in GAN", ["preset=paper_cifar10", "generator=small_gan"],
          "generator small_gan has no option 'noise_mode' (set by preset=paper_cifar10", "config"),

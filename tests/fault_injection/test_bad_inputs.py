@@ -55,7 +55,8 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert str(failure.value).startswith("invalid config (5 problems; nothing was run):\n  seed: 'abc'")
 
 
-@pytest.mark.parametrize("preset", ["embedded", "smoke", "paper_cifar10", "paper_cifar100", "paper_stl10"])
+@pytest.mark.parametrize("preset", ["embedded", "smoke", "paper_cifar10", "paper_cifar100", "paper_stl10",
+                                    "imagenet100", "imagenet"])
 @pytest.mark.parametrize("method", ["sqsp", "squeeze", "simsiam", "vicreg", "distill", "latent_encoding",
                                     "disc_single", "disc_multi", "random_init", "raw_pixels"])
 def test_every_shipped_config_is_valid(preset, method, tmp_path):

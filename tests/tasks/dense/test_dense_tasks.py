@@ -2,7 +2,6 @@
 every dense task end to end on replicas of its official data (the offline ones on real Fashion-MNIST)."""
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -19,7 +18,6 @@ from tasks.dense.splits import CanvasSplits
 from tasks.dense.detection import VOCDetectionConfig, _flip
 from tasks.dense.normals import angular_loss
 from tests.helpers.launching import launch, real_fmnist_or_skip
-from tests.helpers.replicas import write_ade_replica, write_nyuv2_replica, write_voc_detection_replica
 from tests.helpers.tasks import build_task, context
 
 
@@ -197,25 +195,5 @@ def test_canvas_task_from_the_command_line_records_the_random_init_anchor(tmp_pa
     assert recorded == ["random_init", "sqsp"]
 
 
-# ------------------------------------------------------------------------- official formats, end to end
-def test_every_dense_task_runs_from_the_command_line_on_replicas(tmp_path):
-    """`python launch.py method=sqsp task=<voc_det|ade20k_seg|nyuv2_normals> preset=smoke` on replica trees, with
-    an ImageNet-stem backbone (the smoke preset's CIFAR-stem one is refused by these tasks)."""
-    real_fmnist_or_skip()
-    data = tmp_path / "data"
-    write_voc_detection_replica(data)
-    write_ade_replica(data)
-    write_nyuv2_replica(data, layout="zip")
-    expected = {"voc_det": {"AP", "AP50", "AP75"}, "ade20k_seg": {"mIoU", "pixel_accuracy"},
-                "nyuv2_normals": {"mean", "median", "within_11.25", "within_22.5", "within_30"}}
-    for task, metrics in expected.items():
-        result = launch(tmp_path, "preset=smoke", "method=sqsp", f"task={task}", f"paths.datasets={data}",
-                        "task.batch_size=2", "task.num_workers=0", "backbone.arch=resnet18", "backbone.width=64")
-        assert result.returncode == 0, result.output[-3000:]
-        assert f"sqsp / {task}: {TASKS.get(task).headline} =" in result.stdout
-        records = sorted((tmp_path / "results" / "smoke" / task).glob("*.json"))
-        assert sorted(p.name.split("-")[0] for p in records) == ["random_init", "sqsp"], task
-        for path in records:
-            record = json.loads(path.read_text())
-            assert metrics <= set(record["metrics"]), (task, record["metrics"])
-            assert record["metrics"]["iterations"] == 2
+# official formats end to end (every dense task from the command line on replicas, through each backend, from a
+# suite-pretrained ResNet-50): tests/test_imagenet_recipes.py, test_experiment_dense_renders_its_board_beside_the_poster
