@@ -85,8 +85,10 @@ def test_every_method_pretrains_with_preset_imagenet100(replicas):
     for name in NEEDS_DISCRIMINATOR:  # refused in one line each, before any work
         assert f"method '{name}' needs the GAN's discriminator; the generator BigGANDeepGenerator" in result.output
     assert result.returncode == 2  # the only failures: bad input (a method the generator cannot serve)
-    for record in records.values():
+    for record in records.values():  # pretrained on the streamed JPEGs, evaluated on RGB as they are
         assert record["config"]["backbone"]["arch"] == "resnet50" and record["train_stats"]["steps"] == 2
+        assert record["config"]["data"]["name"] == "imagenet100_stream"
+        assert record["evaluation_images"]["used"]["channels"] == 3 and not record["evaluation_images"]["converted"]
         assert 0 <= record["metrics"]["top1"] <= 100
         if record["generator"]:
             assert record["generator_provenance"]["classes"] == "imagenet100"
@@ -109,7 +111,14 @@ def test_experiment_transfer_renders_its_board_beside_the_poster(replicas):
     assert (runs / "leaderboards" / "transfer_imagenet100.png").is_file()
 
 
-FRAMEWORKS = all(importlib.util.find_spec(m) for m in ("detectron2", "mmseg"))
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a finder that refuses it (an environment without the optional extras)
+        return False
+
+
+FRAMEWORKS = installed("detectron2") and installed("mmseg")
 DENSE_METRICS = {"voc_det": {"AP", "AP50", "AP75"}, "ade20k_seg": {"mIoU", "pixel_accuracy"},
                  "nyuv2_normals": {"mean", "median", "within_11.25", "within_22.5", "within_30"}}
 
@@ -119,11 +128,12 @@ def test_experiment_dense_renders_its_board_beside_the_poster(replicas):
     stack), the VICReg rows through backend=builtin: one board, each number beside the backend that made it."""
     runs = replicas["runs"] / "shared"  # the rows' pretraining is the transfer experiment's: reused when it ran
     framework = [] if FRAMEWORKS else ["backend=builtin"]
+    small = "eval.max_image_side=32"  # R50-C4 and UPerNet on the CPU: seconds a job
     sqsp = launch(runs, "-m", "experiment=dense", "row=dense_sqsp_voc,dense_sqsp_normals,dense_sqsp_ade20k",
-                  *smoke(replicas), *framework, "anchors=false")
+                  *smoke(replicas), *framework, "anchors=false", small)
     assert sqsp.returncode == 0, sqsp.output[-3000:]
     vicreg = launch(runs, "-m", "experiment=dense", "row=dense_vicreg_voc,dense_vicreg_ade20k", *smoke(replicas),
-                    "backend=builtin", "anchors=false")
+                    "backend=builtin", "anchors=false", small)
     assert vicreg.returncode == 0, vicreg.output[-3000:]
     board = (runs / "leaderboards" / "dense_imagenet100.md").read_text()
     for task in DENSE_METRICS:

@@ -26,8 +26,8 @@ from benchmark.errors import UserError
 INSTALL = {
     "detectron2": "pip install --find-links <folder of prebuilt wheels> 'ganrep-bench[detectron2]' (this "
                   "environment's CPU wheels: ../shared/wheels, see its README); on a CUDA cluster, detectron2 from "
-                  "its repository (pip install 'git+https://github.com/facebookresearch/detectron2.git') and "
-                  "'setuptools<81'",
+                  "its repository (pip install --no-build-isolation 'git+https://github.com/facebookresearch/"
+                  "detectron2.git' 'setuptools<81')",
     "mmseg": "pip install --find-links <folder of prebuilt wheels> 'ganrep-bench[mmseg]' (this environment's CPU "
              "wheels: ../shared/wheels, see its README); on a CUDA cluster, mmcv 2.1.0 from OpenMMLab's wheel index "
              "for your torch / CUDA (or built from source with MMCV_WITH_OPS=1), then mmengine==0.10.7 "

@@ -3,7 +3,6 @@ order of the batches (InMemoryImages's), exact resume whatever the number of wor
 pretraining end to end on a replica in the ImageFolder layout with the CMC class names."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from PIL import Image
 from benchmark.data import build_dataset
 from benchmark.data.in_memory import InMemoryImages
 from benchmark.data.streamed import DecodedSquares, StreamedImages
-from tests.helpers.launching import launch
 from tests.helpers.replicas import write_imagenet100_replica
 
 
@@ -92,14 +90,5 @@ def test_a_state_of_another_batch_size_is_refused(replica):
         streamed(replica).batches(32, torch.Generator()).load_state_dict(state)
 
 
-def test_imagenet100_pretraining_end_to_end(replica, tmp_path):
-    """VICReg pretrains on the streamed ImageNet-100 replica (3-channel, 32 px squares) and is evaluated on
-    linear_imagenet100: the record says which data it pretrained on."""
-    result = launch(tmp_path, "method=vicreg", "data=imagenet100", "data.decode_size=32", "data.num_workers=1",
-                    "task=linear_imagenet100", "task.image_size=null", "preset=smoke", "anchors=false", "device=cpu",
-                    f"paths.datasets={replica}")
-    assert result.returncode == 0, result.output[-3000:]
-    (record_file,) = (tmp_path / "results").rglob("vicreg-*.json")
-    record = json.loads(record_file.read_text())
-    assert record["config"]["data"]["name"] == "imagenet100_stream" and record["train_stats"]["steps"] == 3
-    assert record["evaluation_images"]["used"]["channels"] == 3 and 0 <= record["metrics"]["top1"] <= 100
+# end to end (every method pretraining on the streamed ImageNet-100 replica, evaluated, recorded):
+# tests/test_imagenet_recipes.py, test_every_method_pretrains_with_preset_imagenet100
