@@ -75,7 +75,7 @@ NEEDS_DISCRIMINATOR = ["disc_multi", "disc_single"]  # no training, and BigGAN-d
 
 
 def test_every_method_pretrains_with_preset_imagenet100(replicas):
-    runs = replicas["runs"] / "methods"
+    runs = replicas["runs"] / "shared"  # its sqsp pretraining is the transfer and dense rows' too
     result = launch(runs, "-m", *smoke(replicas), f"method={','.join(TRAINED + NEEDS_DISCRIMINATOR)}",
                     "task=linear_imagenet100",
                     "task.image_size=32", "task.num_workers=0", "anchors=false")
@@ -101,11 +101,13 @@ def transfer_overrides() -> list[str]:
 
 
 def test_experiment_transfer_renders_its_board_beside_the_poster(replicas):
+    """The Sq&Sp row (the VICReg row is the same command: the full sweep is it without ``row=``)."""
     runs = replicas["runs"] / "shared"
-    result = launch(runs, "-m", "experiment=transfer", *smoke(replicas), *transfer_overrides(), "anchors=false")
+    result = launch(runs, "-m", "experiment=transfer", "row=transfer_sqsp", *smoke(replicas), *transfer_overrides(),
+                    "anchors=false")
     assert result.returncode == 0, result.output[-3000:]
     board = (runs / "leaderboards" / "transfer_imagenet100.md").read_text()
-    assert "`row=transfer_vicreg`" in board and "`row=transfer_sqsp`" in board
+    assert "`row=transfer_sqsp`" in board
     assert "63.59" in board and "48.26" in board  # the poster's Sq&Sp caltech101 and average on ImageNet-100
     assert "aircraft ↑" in board and "Syn. & Real · Sq&Sp (ours): poster" in board
     assert (runs / "leaderboards" / "transfer_imagenet100.png").is_file()
@@ -124,36 +126,32 @@ DENSE_METRICS = {"voc_det": {"AP", "AP50", "AP75"}, "ade20k_seg": {"mIoU", "pixe
 
 
 def test_experiment_dense_renders_its_board_beside_the_poster(replicas):
-    """The Sq&Sp rows through the frameworks (detectron2, mmseg: CI has them; a bare machine runs the suite's own
-    stack), the VICReg rows through backend=builtin: one board, each number beside the backend that made it."""
+    """The Sq&Sp rows of the dense table through the frameworks (detectron2, mmseg: CI has them; a bare machine
+    runs the suite's own stack): one board, each number beside the poster's and the backend that made it. (The
+    builtin stack on a ResNet-50: tests/tasks/dense/test_dense_tasks.py; the full six-row sweep is the same command
+    without ``row=``.)"""
     runs = replicas["runs"] / "shared"  # the rows' pretraining is the transfer experiment's: reused when it ran
     framework = [] if FRAMEWORKS else ["backend=builtin"]
-    small = "eval.max_image_side=32"  # R50-C4 and UPerNet on the CPU: seconds a job
-    sqsp = launch(runs, "-m", "experiment=dense", "row=dense_sqsp_voc,dense_sqsp_normals,dense_sqsp_ade20k",
-                  *smoke(replicas), *framework, "anchors=false", small)
-    assert sqsp.returncode == 0, sqsp.output[-3000:]
-    vicreg = launch(runs, "-m", "experiment=dense", "row=dense_vicreg_voc,dense_vicreg_ade20k", *smoke(replicas),
-                    "backend=builtin", "anchors=false", small)
-    assert vicreg.returncode == 0, vicreg.output[-3000:]
+    result = launch(runs, "-m", "experiment=dense", "row=dense_sqsp_voc,dense_sqsp_normals,dense_sqsp_ade20k",
+                    *smoke(replicas), *framework, "anchors=false",
+                    "eval.max_image_side=32")  # R50-C4 and UPerNet on the CPU: seconds a job
+    assert result.returncode == 0, result.output[-3000:]
     board = (runs / "leaderboards" / "dense_imagenet100.md").read_text()
     for task in DENSE_METRICS:
         assert f"## {task}" in board
-    assert "`row=dense_sqsp_voc`" in board and "`row=dense_vicreg_ade20k`" in board
+    assert "`row=dense_sqsp_voc`" in board and "`row=dense_sqsp_ade20k`" in board
     assert "69.07" in board and "29.93" in board  # the poster's Sq&Sp AP50 and mIoU (as percent) on ImageNet-100
-    assert "33.75" in board  # the poster's VICReg AP, beside the builtin run's
     assert "mean ↓" in board and "AP50 ↑" in board
     assert (runs / "leaderboards" / "dense_imagenet100.png").is_file()
     records = [json.loads(p.read_text()) for task in DENSE_METRICS
                for p in (runs / "results" / "imagenet100" / task).glob("*.json")]
-    backends = {(r["method"], r["task"]): r["task_recipe"]["backend"] for r in records}
-    field = "builtin" if not FRAMEWORKS else None
-    assert backends == {("sqsp", "voc_det"): field or "detectron2", ("sqsp", "ade20k_seg"): field or "mmseg",
-                        ("sqsp", "nyuv2_normals"): "builtin",
-                        ("vicreg", "voc_det"): "builtin", ("vicreg", "ade20k_seg"): "builtin"}
+    backends = {r["task"]: r["task_recipe"]["backend"] for r in records}
+    assert backends == ({"voc_det": "detectron2", "ade20k_seg": "mmseg", "nyuv2_normals": "builtin"} if FRAMEWORKS
+                        else dict.fromkeys(DENSE_METRICS, "builtin"))
     if FRAMEWORKS:
-        assert "backend detectron2" in board and "backend mmseg" in board and "backend builtin" in board
+        assert "backend detectron2" in board and "backend mmseg" in board
     for r in records:  # every metric of the task, at the preset's 2 iterations, the caps named in the recipe
         assert DENSE_METRICS[r["task"]] <= set(r["metrics"]) and r["metrics"]["iterations"] == 2, r["task"]
         assert r["task_recipe"]["protocol"] and isinstance(r["task_recipe"]["deviations"], list)
-    # pretrained once per row: the tasks of a row name the same weights, the transfer experiment's
-    assert len({r["pretrain_hash"] for r in records if r["method"] == "sqsp"}) == 1
+    # pretrained once per row: the three tasks name the same weights (the transfer experiment's)
+    assert len({r["pretrain_hash"] for r in records}) == 1

@@ -18,6 +18,7 @@ from tasks.dense.splits import CanvasSplits
 from tasks.dense.detection import VOCDetectionConfig, _flip
 from tasks.dense.normals import angular_loss
 from tests.helpers.launching import launch, real_fmnist_or_skip
+from tests.helpers.replicas import write_ade_replica, write_nyuv2_replica, write_voc_detection_replica
 from tests.helpers.tasks import build_task, context
 
 
@@ -195,5 +196,24 @@ def test_canvas_task_from_the_command_line_records_the_random_init_anchor(tmp_pa
     assert recorded == ["random_init", "sqsp"]
 
 
-# official formats end to end (every dense task from the command line on replicas, through each backend, from a
-# suite-pretrained ResNet-50): tests/test_imagenet_recipes.py, test_experiment_dense_renders_its_board_beside_the_poster
+# ------------------------------------------------------------------------------------- official formats
+# From the command line, through the frameworks, from a suite-pretrained ResNet-50: tests/test_imagenet_recipes.py
+# (test_experiment_dense_renders_its_board_beside_the_poster); the frameworks themselves: test_detectron2_backend.py,
+# test_mmseg_backend.py. Here the builtin stack on the same ResNet-50, in process.
+OFFICIAL = {"voc_det": (write_voc_detection_replica, {"AP", "AP50", "AP75"}),
+            "ade20k_seg": (write_ade_replica, {"mIoU", "pixel_accuracy"}),
+            "nyuv2_normals": (write_nyuv2_replica, {"mean", "median", "within_11.25", "within_22.5", "within_30"})}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_official_task_on_its_replica_with_the_builtin_stack_and_a_resnet50(name, tmp_path):
+    write, metrics = OFFICIAL[name]
+    write(tmp_path)
+    task = build_task(name, backend="builtin", num_workers=0)
+    assert task.recipe(context(tmp_path))["backend"] == "builtin"
+    torch.manual_seed(0)
+    backbone = TorchvisionResNet(50, in_channels=3, input_norm="imagenet")
+    result = task.run(backbone, context(tmp_path, iterations=2, max_image_side=128, max_batch_size=2,
+                                        max_train_samples=4, max_test_samples=2))
+    assert metrics <= set(result) and result["iterations"] == 2 and result["finetune_backbone"] == 1.0
+    assert all(math.isfinite(result[m]) for m in metrics), result
