@@ -20,11 +20,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from benchmark import preemption
+from benchmark.pretraining.curves import TrainingCurves
 from benchmark.checkpoints import (CHECKPOINT, PREVIOUS_CHECKPOINT, global_rng_state, load_latest_checkpoint,
                                    save_checkpoint, set_global_rng_state)
 from benchmark.generators.small_gan import SmallDiscriminator, SmallGenerator
 
 log = logging.getLogger(__name__)
+LOG_EVERY = 50  # steps between two points of the curves (metrics.jsonl, TensorBoard)
 
 
 def build_networks(cfg: dict, image_channels: int, resolution: int):
@@ -62,7 +64,7 @@ def train_small_gan(cfg: dict, dataset, out_dir: Path, device: torch.device) -> 
 
     t0 = time.time()
     bar = tqdm(range(start, cfg["steps"]), desc="GAN training", initial=start, total=cfg["steps"], mininterval=2)
-    with preemption.running_steps():
+    with preemption.running_steps(), TrainingCurves(out_dir, start, cfg["batch_size"]) as curves:
         for step in bar:
             real = next(batches).to(device, non_blocking=True)
             z = torch.randn(len(real), G.z_dim, device=device)
@@ -80,8 +82,10 @@ def train_small_gan(cfg: dict, dataset, out_dir: Path, device: torch.device) -> 
                     p_ema.lerp_(p, 1.0 - cfg["ema_decay"])
                 for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                     b_ema.copy_(b)
-            if step % 50 == 0:
-                bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
+            if step % LOG_EVERY == 0 or step + 1 == cfg["steps"]:
+                values = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+                curves.log(step, values, lr=cfg["lr"])
             if step + 1 == cfg["steps"]:
                 break  # a signal noted now is handed on once the caller has saved the networks
             preemption.end_of_step(step + 1, checkpoint, cfg["checkpoint_every"])

@@ -34,7 +34,6 @@ over), with a warning.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import time
@@ -46,7 +45,6 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from benchmark import preemption
-from benchmark.artifacts import atomic_write_text
 from benchmark.checkpoints import (
     CHECKPOINT,
     PREVIOUS_CHECKPOINT,
@@ -56,6 +54,7 @@ from benchmark.checkpoints import (
     set_global_rng_state,
 )
 from benchmark.interfaces import Batch, Generator, Method
+from benchmark.pretraining.curves import TrainingCurves
 from benchmark.pretraining.distributed import SINGLE_PROCESS, DataParallel, TrainingStep, synchronize_batchnorm
 
 log = logging.getLogger(__name__)
@@ -191,26 +190,6 @@ def pretrain(method: Method, generator: Optional[Generator], real_dataset, cfg: 
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-def truncate_metrics(path: Path, start: int) -> None:
-    """Keep only the logged steps before ``start``: a run that resumes from an earlier checkpoint (a fall-back
-    to the previous one) or starts over repeats the steps after it, and a curve must show each step once."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = [line for line in lines if (step := _logged_step(line)) is not None and step < start]
-    if len(kept) != len(lines):
-        log.info("metrics.jsonl: dropped %d line(s) logged at or after step %d (the run resumes there)",
-                 len(lines) - len(kept), start)
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
-def _logged_step(line: str) -> Optional[int]:
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):  # a line cut short by a kill: dropped
-        return None
-
-
 class TrainingLoop:
     """The steps from ``start`` to ``cfg["steps"]``, with logging and checkpoints."""
 
@@ -248,9 +227,7 @@ class TrainingLoop:
         cfg, method, parallel = self.cfg, self.method, self.parallel
         t0 = time.time()
         values = {}
-        if parallel.is_main:
-            truncate_metrics(self.out_dir / "metrics.jsonl", start)
-        metrics_file = open(self.out_dir / "metrics.jsonl", "a") if parallel.is_main else None
+        curves = TrainingCurves(self.out_dir, start, cfg["batch_size"]) if parallel.is_main else None
         try:
             bar = tqdm(range(start, cfg["steps"]), desc=f"pretraining {method.name}", initial=start,
                        total=cfg["steps"], mininterval=2, disable=not parallel.is_main)
@@ -279,18 +256,16 @@ class TrainingLoop:
                 last = step + 1 == cfg["steps"]
                 if step % cfg["log_every"] == 0 or last:
                     values = parallel.mean_over_processes(out)
-                    if metrics_file is not None:
+                    if curves is not None:
                         bar.set_postfix(loss=f"{values['loss']:.3f}")
-                        metrics_file.write(json.dumps({"step": step, "lr": lr, **{k: round(v, 5) for k, v in
-                                                                                   values.items()}}) + "\n")
-                        metrics_file.flush()
+                        curves.log(step, values, lr=lr)
                 if last:
                     if signalled:  # by any process: every one hands it on once the caller has saved the weights
                         preemption.signalled_elsewhere()
                     break
                 preemption.end_of_step(step + 1, self.save_checkpoint, cfg["checkpoint_every"], signalled)
         finally:
-            if metrics_file is not None:
-                metrics_file.close()
+            if curves is not None:
+                curves.close()
         return {"seconds": time.time() - t0, "steps": cfg["steps"], "resumed_from": start, "final_losses": values,
                 "processes": parallel.world_size}

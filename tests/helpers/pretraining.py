@@ -12,3 +12,13 @@ def assert_state_dicts_equal(a: dict, b: dict):
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"tensors that differ: {different[:5]}"
+
+
+def tensorboard_scalars(folder) -> dict:
+    """Every scalar tag of the event files in ``folder``: tag -> [(step, value)], as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+

@@ -11,6 +11,7 @@ from benchmark.checkpoints import load_checkpoint
 from benchmark.data import build_dataset
 from benchmark.pretraining.engine import check_schedule, lr_at, pretrain
 from tests.helpers.methods import build
+from tests.helpers.pretraining import tensorboard_scalars
 
 CFG = {"steps": 4, "batch_size": 16, "base_lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4, "warmup_steps": 1,
        "lr_schedule": "per_step", "steps_per_epoch": None, "autocast": "bfloat16", "log_every": 1, "checkpoint_every": 2,
@@ -82,6 +83,15 @@ def test_killed_run_resumes_from_checkpoint(tmp_path, fmnist_replica, small_gene
     assert logged[:2] == before[:2]
     # step 2 ran again from the checkpointed weights, optimizer and RNG states: the same loss both times
     assert logged[2]["loss"] == pytest.approx(before[2]["loss"], rel=1e-5)
+    # TensorBoard shows the same curve, each step once (the events of the abandoned step 2 purged at the resume)
+    curves = tensorboard_scalars(tmp_path / "tensorboard")
+    assert [step for step, _ in curves["loss/loss"]] == [0, 1, 2, 3]
+    assert [v for _, v in curves["loss/loss"]] == pytest.approx([r["loss"] for r in logged], abs=1e-5)
+    assert [v for _, v in curves["lr"]] == pytest.approx([r["lr"] for r in logged])
+    assert {f"loss/{term}" for term in logged[0] if term not in ("step", "lr")} <= set(curves)
+    # images/s between two logged steps of one process: none at the first step of a run or of its resumption
+    assert [step for step, _ in curves["throughput/images_per_s"]] == [1, 3]
+    assert all(v > 0 for _, v in curves["throughput/images_per_s"])
 
 
 def test_non_finite_loss_stops_with_the_terms(tmp_path, fmnist_replica, small_generator):

@@ -21,7 +21,7 @@ from benchmark.pretraining.engine import pretrain
 from tests.helpers.launching import REPO
 from tests.helpers.methods import build
 from tests.helpers.pretraining import RESUME_CFG as CFG
-from tests.helpers.pretraining import assert_state_dicts_equal
+from tests.helpers.pretraining import assert_state_dicts_equal, tensorboard_scalars
 from tests.helpers.replicas import write_fashion_mnist_replica
 
 # simsiam on syn_real draws from every source of randomness the loop has: the real-data sampler, the
@@ -225,3 +225,9 @@ def test_preempted_gan_training_resumes_bitwise_exactly(tmp_path, fmnist_replica
     resumed = train_small_gan(cfg, data, tmp_path / "preempted", torch.device("cpu"))
     for part in ("G_ema", "D"):
         assert_state_dicts_equal(expected[part], resumed[part])
+    # its curves (benchmark/pretraining/curves.py): both losses at the first and last step, each once
+    full, preempted = ((tmp_path / run / "metrics.jsonl").read_text() for run in ("full", "preempted"))
+    assert full == preempted and [json.loads(line)["step"] for line in full.splitlines()] == [0, 11]
+    assert {"loss_d", "loss_g", "lr"} <= set(json.loads(full.splitlines()[0]))
+    curves = tensorboard_scalars(tmp_path / "preempted" / "tensorboard")
+    assert [step for step, _ in curves["loss/loss_d"]] == [0, 11] and "loss/loss_g" in curves
