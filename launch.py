@@ -3,6 +3,7 @@
     python launch.py                                   # the default experiment (sqsp, embedded preset)
     python launch.py method=squeeze task=linear_fmnist
     python launch.py -m method=sqsp,squeeze seed=0,1,2 # a sweep
+    python launch.py row=ssl_sqsp seeds=5               # seeds 0..4 of one config, reusing the records that exist
     python launch.py --cfg job                         # print the composed config
     python launch.py -m method=sqsp,vicreg seed=0,1 cluster=slurm  # the sweep as a SLURM job graph
 
@@ -162,11 +163,34 @@ def report_sweep() -> None:
     sys.exit(BAD_INPUT_EXIT if all(job.bad_input for job in failed) else FAILURE_EXIT)
 
 
+def expand_seeds(argv: list[str]) -> list[str]:
+    """``seeds=N`` (not a config key: a shortcut) -> a sweep over seeds 0..N-1 that reuses what exists:
+    ``-m seed=0,..,N-1 skip_existing=true``. So ``seeds=3`` then ``seeds=5`` runs seeds 3 and 4 only."""
+    given = [a for a in argv[1:] if a.startswith("seeds=")]
+    if not given:
+        return argv
+    value = given[-1].split("=", 1)[1]
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"seeds: {value!r} is not valid; must be an integer >= 1 (runs seeds 0 .. seeds-1)")
+    if any(a.startswith(("seed=", "+seed=")) for a in argv[1:]):
+        raise UserError("seeds= and seed= cannot both be given: seeds=N runs seed=0,..,N-1; for other seeds "
+                        "give them as a sweep, -m seed=3,7")
+    rest = [a for a in argv[1:] if not a.startswith("seeds=")]
+    flags = [] if any(a in ("-m", "--multirun") for a in rest) else ["-m"]
+    reuse = [] if any(a.startswith("skip_existing=") for a in rest) else ["skip_existing=true"]
+    return [argv[0], *flags, *rest, f"seed={','.join(str(i) for i in range(int(value)))}", *reuse]
+
+
 def launch() -> None:
     """Hydra's main, then the sweep's summary or the job graph's submission."""
     global DEBUG
     DEBUG = "--debug" in sys.argv[1:]
     sys.argv = [a for a in sys.argv if a != "--debug"]  # not a Hydra flag
+    try:
+        sys.argv = expand_seeds(sys.argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(BAD_INPUT_EXIT)
     register_plugin_configs()
     try:
         main()
