@@ -182,27 +182,33 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
 
 
 def render_metrics_plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
-    """Ours against the paper's number for every (row, metric) of a several-task board, a panel per task:
-    agreement in ordering reads as a rising line within a panel."""
+    """Ours against the paper's number for every (row, metric) of a several-task board, a panel per task, the
+    metric by colour and the row by marker: agreement in ordering reads as a rising line within a panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     tasks = [t for t in meta["tasks"] if (df.task == t).any()]
-    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.2 * max(1, len(tasks)), 4.0), squeeze=False)
+    markers = dict(zip(sorted(df.row.unique()), "os^DvP*X"))
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.4 * max(1, len(tasks)), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for metric in meta["metrics"][task]:
-            points = [(first.paper_metrics.get(metric), _mean(g, metric))
-                      for _, g in df[df.task == task].groupby("row") for first in [g.iloc[0]]]
-            points = [(x, y) for x, y in points if x is not None and y is not None]
-            if points:
-                ax.plot(*zip(*points), "o", label=metric)
+        colours = dict(zip(meta["metrics"][task], plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+        for row, g in df[df.task == task].groupby("row"):
+            first = g.iloc[0]
+            for metric, colour in colours.items():
+                paper, ours = first.paper_metrics.get(metric), _mean(g, metric)
+                if paper is not None and ours is not None:
+                    ax.plot(paper, ours, markers.get(row, "o"), color=colour)
+        handles = [Line2D([], [], color=c, marker="o", linestyle="", label=m) for m, c in colours.items()]
+        handles += [Line2D([], [], color="grey", marker=markers[r], linestyle="", label=r)
+                    for r in sorted(set(df[df.task == task].row))]
+        ax.legend(handles=handles, fontsize=7, loc="best")
         ax.set_title(task, fontsize=10)
         ax.set_xlabel(meta.get("paper_column", "paper"))
         ax.set_ylabel("ours")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
     fig.suptitle(meta.get("title", meta["name"]), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)

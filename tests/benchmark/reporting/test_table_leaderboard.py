@@ -104,6 +104,35 @@ def test_board_renders_ours_beside_the_paper(tmp_path):
     assert "81.00" in render_table_leaderboard(results, tmp_path / "lb", "embedded", "table1").read_text()
 
 
+def test_a_board_of_several_tasks_shows_every_metric_beside_the_poster(tmp_path):
+    """The dense / transfer layout (``tasks`` + ``metrics`` in the board): a section per task, a line per metric
+    with its direction, ours (mean ± std over seeds) beside the poster's, the backend under each column."""
+    results = tmp_path / "results"
+    meta = {"name": "dense", "title": "Dense", "description": "about it", "column_names": ["method family"],
+            "paper_column": "poster", "tasks": ["voc_det", "nyuv2_normals", "ade20k_seg"],
+            "metrics": {"voc_det": ["AP", "AP50"], "nyuv2_normals": ["mean"], "ade20k_seg": ["mIoU"]},
+            "lower_is_better": ["mean"]}
+    cells = [("voc_det", "dense_sqsp_voc", {"AP": 40.0, "AP50": 70.0}, {"AP": 41.1, "AP50": 69.07}, "detectron2"),
+             ("nyuv2_normals", "dense_sqsp_normals", {"mean": 33.0}, {"mean": 33.09}, "builtin")]
+    for task, row, metrics, paper, backend in cells:
+        for seed, shift in ((0, 0.0), (1, 2.0)):
+            rec = {**record("sqsp", seed, 0.0, f"{row}{seed}"), "task": task, "headline": list(metrics)[0],
+                   "higher_is_better": task != "nyuv2_normals", "preset": "imagenet100",
+                   "metrics": {k: v + shift for k, v in metrics.items()},
+                   "task_recipe": {"backend": backend, "protocol": "p", "deviations": []}}
+            write_record(results, rec)
+            write_board_entry(results, "imagenet100", {**meta, "row": row, "order": 1, "paper_metrics": paper,
+                                                       "columns": {"method family": "Sq&Sp"}}, rec)
+    text = render_table_leaderboard(results, tmp_path / "lb", "imagenet100", "dense").read_text()
+    voc = text.split("## voc_det")[1].split("## nyuv2_normals")[0]
+    assert "| AP ↑" in voc and "41.00 ± 1.41 (n=2)" in voc and "41.10" in voc and "69.07" in voc
+    assert "Sq&Sp: ours" in voc and "Sq&Sp: poster" in voc and "backend detectron2, seeds 0, 1" in voc
+    normals = text.split("## nyuv2_normals")[1].split("## ade20k_seg")[0]
+    assert "| mean ↓" in normals and "34.00 ± 1.41 (n=2)" in normals and "backend builtin" in normals
+    assert "No run recorded yet" in text.split("## ade20k_seg")[1]
+    assert (tmp_path / "lb" / "dense_imagenet100.png").stat().st_size > 0
+
+
 def test_board_entry_pointing_nowhere_is_an_error(tmp_path):
     rec = record("sqsp", 0, 80.0, "gone")
     write_board_entry(tmp_path, "embedded", board("ablation", "ablation_f", 6, 92.54), rec)
