@@ -35,6 +35,19 @@ INSTALL = {
 }
 
 
+def backbone_arch(backbone) -> str:
+    """The ``backbone.arch`` a backbone was built as (its registered builder's name), as far as the object says:
+    what a backend's refusal names."""
+    from benchmark.backbones import CifarResNet, TorchvisionResNet
+
+    if isinstance(backbone, TorchvisionResNet):
+        return f"resnet{backbone.depth}"
+    if isinstance(backbone, CifarResNet):
+        blocks = sum(len(getattr(backbone, f"layer{s + 1}")) for s in range(backbone.num_stages))
+        return f"resnet{2 * blocks + 2}_cifar"
+    return type(backbone).__name__
+
+
 class MissingFrameworkError(UserError):
     """An optional framework a config chose (``backend=detectron2`` / ``mmseg``) is not installed."""
 

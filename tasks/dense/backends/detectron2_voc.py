@@ -64,7 +64,7 @@ from benchmark.data import build_dataset
 from benchmark.data.dense_sets import dense_subset
 from benchmark.data.voc_detection import CLASSES
 from benchmark.export import export_detectron2, pixel_statistics
-from tasks.dense.backends import import_framework, work_dir
+from tasks.dense.backends import backbone_arch, import_framework, work_dir
 from tasks.limits import EvalLimits
 from tasks.linear.features import backbone_fingerprint
 
@@ -197,20 +197,10 @@ def recipe(cfg, eval_cfg=None, world_size: int | None = None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- backbone
-def _arch(backbone: nn.Module) -> str:
-    """The ``backbone.arch`` a backbone was built as (its registered builder's name), as far as the object says."""
-    if isinstance(backbone, TorchvisionResNet):
-        return f"resnet{backbone.depth}"
-    if isinstance(backbone, CifarResNet):
-        blocks = sum(len(getattr(backbone, f"layer{s + 1}")) for s in range(backbone.num_stages))
-        return f"resnet{2 * blocks + 2}_cifar"
-    return type(backbone).__name__
-
-
 def check_backbone(backbone: nn.Module) -> int:
     """The depth of a backbone R50-C4 can take (a torchvision-layout ResNet-50 / -101 on 3 channels), else a
     ValueError naming ``backbone.arch``, what is wrong and what fits."""
-    arch = _arch(backbone)
+    arch = backbone_arch(backbone)
     if not isinstance(backbone, TorchvisionResNet):
         why = ("a CIFAR stem (3x3 stride-1 conv, no max-pool), which detectron2's ResNet has no counterpart of, and "
                "basic blocks" if isinstance(backbone, CifarResNet) else f"a {type(backbone).__name__}, not a ResNet")

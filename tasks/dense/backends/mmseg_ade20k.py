@@ -50,7 +50,7 @@ from benchmark.data.ade20k import N_CLASSES, SPLIT_FOLDERS
 from benchmark.data.dense_sets import IGNORE_INDEX, dense_subset
 from benchmark.data.image_sets import data_root
 from benchmark.export import backbone_state, export_mmseg, pixel_statistics
-from tasks.dense.backends import import_framework, work_dir
+from tasks.dense.backends import backbone_arch, import_framework, work_dir
 from tasks.limits import EvalLimits
 
 log = logging.getLogger(__name__)
@@ -127,21 +127,11 @@ def check_backbone(backbone: nn.Module) -> None:
             and getattr(backbone, "in_channels", None) == 3)
     if not fits:
         channels = getattr(backbone, "in_channels", None)
-        got = f"backbone.arch={_arch(backbone)}" + (f" on {channels}-channel images" if channels not in (None, 3)
-                                                     else "")
+        on = f" on {channels}-channel images" if channels not in (None, 3) else ""
+        got = f"backbone.arch={backbone_arch(backbone)}{on}"
         raise ValueError(f"backend=mmseg fine-tunes mmsegmentation's ResNet-50 (torchvision layout, 3-channel "
                          f"images); got {got}. What fits: backbone.arch=resnet50 with 3 input channels; or run "
                          f"backend=builtin")
-
-
-def _arch(backbone: nn.Module) -> str:
-    from benchmark.backbones import CifarResNet, TorchvisionResNet
-
-    if isinstance(backbone, TorchvisionResNet):
-        return f"resnet{backbone.depth}"
-    if isinstance(backbone, CifarResNet):
-        return "resnet18_cifar (a CIFAR-stem ResNet)"
-    return type(backbone).__name__
 
 
 # -------------------------------------------------------------------------------------------------- the config
