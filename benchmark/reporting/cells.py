@@ -10,6 +10,8 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
+from benchmark.reporting.significance import ci_half_width
+
 # the reference rows of methods/anchors.py, kept at the bottom of every leaderboard
 ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-init backbone (anchor)"}
 
@@ -18,12 +20,20 @@ ANCHOR_LABELS = {"raw_pixels": "raw pixels (anchor)", "random_init": "random-ini
 DATA_LOCATION_KEYS = ("root", "cache_dir", "download")
 
 
+# where a generator's weights come from, which tells no two generators apart (their content is what counts)
+GENERATOR_LOCATION_KEYS = ("url", "download", "checkpoint", "pickle", "expected_file", "root", "cache_dir")
+
+
 def _row_options(record: dict) -> dict:
-    """What tells two records of one method apart on a leaderboard: its options and the data it was run with
-    (which fixes the images it was shown, an anchor's included)."""
+    """What tells two records of one method apart on a leaderboard: its options, the data it was run with
+    (which fixes the images it was shown, an anchor's included) and the generator it learnt from (e.g. the
+    fid_vs_acc snapshots: ``generator.steps=200``)."""
     config = record["config"]
     options = {k: v for k, v in (config.get("method") or {}).items() if k != "name"}
     options.update({f"data.{k}": v for k, v in (config.get("data") or {}).items() if k not in DATA_LOCATION_KEYS})
+    generator = config.get("generator") or {}
+    options.update({"generator" if k == "name" else f"generator.{k}": v for k, v in generator.items()
+                    if k not in GENERATOR_LOCATION_KEYS})
     return options
 
 
@@ -56,13 +66,15 @@ def display_name(label: str) -> str:
 
 
 def format_cell(values: pd.Series) -> str:
-    """One value, or mean ± sample std over n values: one per distinct seed (``newest_per_seed``)."""
+    """One value, or mean ± the 95% confidence interval's half-width over n values, one per distinct seed
+    (``newest_per_seed``; reporting/significance.py states the convention)."""
     if len(values) == 1:
         return f"{values.iloc[0]:.2f}"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
+    return f"{values.mean():.2f} ± {ci_half_width(values):.2f} (n={len(values)})"
 
 
-SEEDS_NOTE = "n: distinct seeds; a seed recorded twice counts once, with its newest record"
+SEEDS_NOTE = ("several seeds show mean ± the half-width of its 95% confidence interval (Student's t, n − 1 degrees "
+              "of freedom; n: distinct seeds, a seed recorded twice counts once, with its newest record)")
 
 
 def finished_time(record: dict) -> datetime:

@@ -22,9 +22,11 @@ from benchmark.artifacts import atomic_write_text, save_figure
 from benchmark.reporting.cells import (ANCHOR_LABELS, SEEDS_NOTE, Footnotes, conversion_notes, display_name,
                                        finished_time, format_cell, newest_per_seed, variant_labels)
 from benchmark.reporting.records import BOARDS_DIR, load_records, record_path
+from benchmark.reporting.significance import (TEST_NAME, best_and_ties, bold, ci_half_width, comparison_text,
+                                              marks_note, noise_floor_text)
 
 BOARD_CONFIGS = Path(__file__).resolve().parents[2] / "launch" / "board"
-DESCRIPTIVE_KEYS = ("title", "description", "paper_note")  # prose: a fix to it shows on the rendered table at once
+DESCRIPTIVE_KEYS = ("title", "description", "paper_note", "compare")  # how it reads: a fix shows on the next render
 
 
 def board_dir(results_dir: Path, preset: str, board: str) -> Path:
@@ -78,6 +80,33 @@ def _notes(group: pd.DataFrame) -> set:
     return set().union(*group.notes)
 
 
+ANCHOR_KEY = "anchor: "  # keeps an anchor's name apart from the board rows' in one significance test
+
+
+def _marked(cell: str, tie: bool) -> str:
+    return bold(cell) if tie else cell
+
+
+def comparison_lines(df: pd.DataFrame, meta: dict) -> list[str]:
+    """The board's ``compare`` pairs of rows (e.g. the SSL board's sqsp against VICReg on real images): is the
+    gap significant with the first 3 seeds, and with every seed recorded?"""
+    pairs = meta.get("compare") or []
+    if not pairs:
+        return []
+    lines = ["Is the gap real? (" + TEST_NAME.split(",")[0] + ", alpha 0.05)", ""]
+    for a, b in pairs:
+        va, vb = df[df.row == a].sort_values("seed"), df[df.row == b].sort_values("seed")
+        common = sorted(set(va.seed) & set(vb.seed))
+        first3 = common[:3]
+        if len(first3) == 3:
+            lines.append(f"- seeds {', '.join(map(str, first3))}: " + comparison_text(
+                a, list(va[va.seed.isin(first3)].value), b, list(vb[vb.seed.isin(first3)].value)))
+        if list(va.seed) != first3 or list(vb.seed) != first3:
+            lines.append(f"- every seed recorded ({_seeds(va) or 'none'} / {_seeds(vb) or 'none'}): "
+                         + comparison_text(a, list(va.value), b, list(vb.value)))
+    return lines + [""]
+
+
 def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], preset: str) -> str:
     if meta.get("metrics"):
         return render_metrics_markdown(df, meta, anchors, preset)
@@ -86,6 +115,15 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
     paper = meta.get("paper_column", "paper")
     groups = df.groupby(["order", "row"], sort=True)
     best = f"best epoch ({df.headline.iloc[0]}_best, optimistic)" if df.best.notna().any() else None
+    anchors = [r for r in anchors if r["task"] in set(df.task)]
+    anchor_df = newest_per_seed(pd.DataFrame([  # a row per anchor, and per data when they were run on several
+        {"method": label, "seed": r["seed"], "value": r["metrics"][r["headline"]],
+         "feature_dim": r["metrics"].get("feature_dim"), "finished": finished_time(r), "notes": conversion_notes(r)}
+        for r, label in zip(anchors, variant_labels(anchors))]), ["method"])
+    anchor_groups = dict(list(anchor_df.groupby("method"))) if len(anchor_df) else {}
+    _, ties = best_and_ties({**{row: list(g.value) for (_, row), g in groups},
+                             **{ANCHOR_KEY + m: list(g.value) for m, g in anchor_groups.items()}},
+                            bool(df.higher_is_better.iloc[0]))
     footnotes = Footnotes()
     table = []
     for (_, row), g in groups:
@@ -93,26 +131,27 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
         mark = footnotes.mark(_notes(g))
         cells = {"row": row, **{c: first.get(c, "") for c in columns}, "method": first.method,
                  # the probe's input width: wider features make a stronger linear classifier
-                 "feature dim": _feature_dim(first.feature_dim), ours: format_cell(g.value) + mark,
-                 "seeds": _seeds(g)}
+                 "feature dim": _feature_dim(first.feature_dim),
+                 ours: _marked(format_cell(g.value), row in ties) + mark, "seeds": _seeds(g)}
         if best:
             cells[best] = format_cell(g.best.dropna()) + mark if g.best.notna().any() else "–"
         cells[paper] = "–" if pd.isna(first.paper) else f"{first.paper:.2f}"
         table.append(cells)
-    anchors = [r for r in anchors if r["task"] in set(df.task)]
-    anchor_df = newest_per_seed(pd.DataFrame([  # a row per anchor, and per data when they were run on several
-        {"method": label, "seed": r["seed"], "value": r["metrics"][r["headline"]],
-         "feature_dim": r["metrics"].get("feature_dim"), "finished": finished_time(r), "notes": conversion_notes(r)}
-        for r, label in zip(anchors, variant_labels(anchors))]), ["method"])
-    for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
+    for method, g in anchor_groups.items():
         table.append({"row": "anchor", **{c: "" for c in columns}, "method": display_name(method),
                       "feature dim": _feature_dim(g.feature_dim.iloc[0]),
-                      ours: format_cell(g.value) + footnotes.mark(_notes(g)), "seeds": _seeds(g),
-                      **({best: "–"} if best else {}), paper: "–"})
+                      ours: _marked(format_cell(g.value), ANCHOR_KEY + method in ties) + footnotes.mark(_notes(g)),
+                      "seeds": _seeds(g), **({best: "–"} if best else {}), paper: "–"})
+    floor = [g.value for m, g in anchor_groups.items() if m.partition(" (")[0] == "random_init"]
     lines = [
         *_header(meta, preset),
         pd.DataFrame(table).to_markdown(index=False, disable_numparse=True),
         "",
+        marks_note("table"),
+        "",
+        *([f"Noise floor (the random-init anchor's sample std over seeds): "
+           f"{noise_floor_text(f'{df.task.iloc[0]} {df.headline.iloc[0]}', floor[0])}.", ""] if floor else []),
+        *comparison_lines(df, meta),
         *footnotes.lines(),
         meta.get("paper_note", f"**{paper}** is copied from the Squeeze-and-Span poster for reference; it was measured "
                  "on another data set, generator and budget, so compare orderings, not absolute values."),
@@ -130,12 +169,16 @@ def _header(meta: dict, preset: str) -> list[str]:
     return [f"# {meta.get('title', name)}: preset `{preset}`", "", meta.get("description", "").strip(), "",
             f"Generated by `benchmark/reporting/table_leaderboard.py` from `results/{preset}/{BOARDS_DIR}/{name}/` and the "
             f"records they point at; do not edit by hand. Reproduce with `python launch.py -m experiment={name} "
-            f"preset={preset}`; one row alone with `python launch.py row=<row config> preset={preset}`. Several seeds "
-            f"show mean ± sample std ({SEEDS_NOTE}).", ""]
+            f"preset={preset}`; one row alone with `python launch.py row=<row config> preset={preset}`. "
+            f"{SEEDS_NOTE[0].upper() + SEEDS_NOTE[1:]}.", ""]
+
+
+def _metric_values(group: pd.DataFrame, metric: str) -> pd.Series:
+    return pd.Series([m.get(metric) for m in group.metrics], dtype=float).dropna()
 
 
 def _metric_cell(group: pd.DataFrame, metric: str) -> str:
-    values = pd.Series([m.get(metric) for m in group.metrics], dtype=float).dropna()
+    values = _metric_values(group, metric)
     return format_cell(values) if len(values) else "–"
 
 
@@ -156,10 +199,12 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
         metrics = meta["metrics"][task]
         table = {"metric": [f"{m} {'↓' if m in lower else '↑'}" for m in metrics]}
         about = []
+        ours = {}  # column -> its group of records, for the significance marks of each metric's line
         for (_, row), g in rows.groupby(["order", "row"], sort=True):
             first = g.iloc[0]
             label = " · ".join(str(first.get(c, "")) for c in meta.get("column_names", [])) or row
             mark = footnotes.mark(_notes(g))
+            ours[f"{label}: ours"] = g
             table[f"{label}: ours"] = [_metric_cell(g, m) + mark for m in metrics]
             table[f"{label}: {paper}"] = ["–" if first.paper_metrics.get(m) is None else f"{first.paper_metrics[m]:.2f}"
                                           for m in metrics]
@@ -173,11 +218,23 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
         for method, g in (anchor_df.groupby("method") if len(anchor_df) else []):
             label = display_name(method)  # e.g. "random-init backbone (anchor)"
             mark = footnotes.mark(_notes(g))
+            ours[f"{label}: ours"] = g
             table[f"{label}: ours"] = [_metric_cell(g, m) + mark for m in metrics]
             about.append(f"- **{label}**: the reference row, backend {g.backend.iloc[0] or 'none named'}, "
                          f"seeds {_seeds(g)}")
+        floors = []
+        for i, metric in enumerate(metrics):  # each metric's line is its own comparison
+            values = {column: _metric_values(g, metric) for column, g in ours.items()}
+            _, ties = best_and_ties({c: v for c, v in values.items() if len(v)}, metric not in lower)
+            for column in ties:
+                table[column][i] = bold(table[column][i])
+            floor = [v for c, v in values.items() if c.startswith(ANCHOR_LABELS["random_init"])]
+            if floor:
+                floors.append(noise_floor_text(metric, floor[0]))
         lines += [f"## {task}", "", pd.DataFrame(table).to_markdown(index=False, disable_numparse=True), "", *about, ""]
-    lines += [*footnotes.lines(), meta.get("paper_note", ""), ""]
+        if floors:
+            lines += ["Noise floor (the random-init anchor's sample std over seeds): " + "; ".join(floors) + ".", ""]
+    lines += [marks_note("metric's line"), "", *footnotes.lines(), meta.get("paper_note", ""), ""]
     return "\n".join(lines)
 
 
@@ -228,18 +285,30 @@ def render_board_plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stats = df.groupby("row").agg(ours=("value", "mean"), spread=("value", "std"), paper=("paper", "first"))
-    stats = stats.dropna(subset=["paper"])
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.errorbar(stats.paper, stats.ours, yerr=stats.spread.fillna(0), fmt="o", capsize=3)
+    stats = df.groupby("row").agg(ours=("value", "mean"), half=("value", ci_half_width), paper=("paper", "first"),
+                                  order=("order", "first"))
+    stats = stats.dropna(subset=["paper"]).sort_values(["order", "paper"])
+    keys = {row: str(i) for i, row in enumerate(stats.index, 1)}  # short labels beside the points, keyed below
+    fig, (ax, key_ax) = plt.subplots(1, 2, figsize=(8.6, 4.6), gridspec_kw={"width_ratios": [3, 1.35]})
+    ax.errorbar(stats.paper, stats.ours, yerr=stats.half.fillna(0), fmt="o", capsize=3)
     for row, s in stats.iterrows():
-        ax.annotate(str(row), (s.paper, s.ours), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel(meta.get("paper_column", "paper"))
-    ax.set_ylabel(f"ours: {df.task.iloc[0]} {df.headline.iloc[0]}")
-    ax.set_title(meta.get("title", meta["name"]), fontsize=10)
+        ax.annotate(keys[row], (s.paper, s.ours), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    ax.set_xlabel(_wrapped(meta.get("paper_column", "paper")), fontsize=9)
+    ax.set_ylabel(f"ours: {df.task.iloc[0]} {df.headline.iloc[0]} (bars: 95% interval)", fontsize=9)
+    ax.margins(x=0.08, y=0.08)
     ax.grid(alpha=0.3)
+    key_ax.axis("off")
+    key_ax.text(0, 1, "\n".join(f"{k}  {row}" for row, k in keys.items()), va="top", fontsize=8, family="monospace",
+                transform=key_ax.transAxes)
+    fig.suptitle(meta.get("title", meta["name"]), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _wrapped(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def render_table_leaderboard(results_dir: Path, out_dir: Path, preset: str, board: str) -> Path:

@@ -31,10 +31,11 @@ def test_render(tmp_path):
     path = render_preset_leaderboard(results, tmp_path / "boards", "embedded")
     text = path.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    names = [r.split("|")[1].strip() for r in rows]
-    # methods by score, then the anchors whatever their score
+    keys, names = [r.split("|")[1].strip() for r in rows], [r.split("|")[2].strip() for r in rows]
+    # methods by score, then the anchors whatever their score, each keyed for the figure
     assert names == ["sqsp", "squeeze", "raw pixels (anchor)", "random-init backbone (anchor)"]
-    assert "87.00 ± 1.41 (n=2)" in rows[0]
+    assert keys == ["R1", "R2", "A1", "A2"]
+    assert "**87.00 ± 12.71 (n=2)**" in rows[0]  # the only row of 2 seeds is the best one
     assert "84.50" in rows[1] and "80.25" in rows[3]
     assert "11.00" not in text  # another preset's record stays out
     assert "5 result records" in text

@@ -96,9 +96,12 @@ def test_board_renders_ours_beside_the_paper(tmp_path):
     text = render_table_leaderboard(results, tmp_path / "lb", "embedded", "ablation").read_text()
     lines = [line for line in text.splitlines() if line.startswith("| ablation_")]
     assert lines[0].startswith("| ablation_c") and "10.50" in lines[0] and "10.00" in lines[0]  # paper order
-    assert "81.00 ± 1.41 (n=2)" in lines[1] and "92.54" in lines[1] and "0, 1" in lines[1]
+    # ± is the 95% interval's half-width: t(0.975, 1) * std / sqrt(2) = 12.706 * 1.414 / 1.414
+    assert "**81.00 ± 12.71 (n=2)**" in lines[1] and "92.54" in lines[1] and "0, 1" in lines[1]
     assert "raw pixels (anchor)" in text and "84.40" in text
-    assert "74.00 ± 1.41 (n=2)" in text  # the anchor's seeds are averaged too
+    # the anchor's seeds are averaged too; Welch tells it from the best row (t = 4.95, 2 dof, p = 0.038): not bold
+    assert "| 74.00 ± 12.71 (n=2) " in text
+    assert "random-init anchor's sample std over seeds): linear_fmnist top1: std 1.41 over 2 seeds" in text
     assert "poster: CIFAR-10" in text and "compare orderings" in text
     assert (tmp_path / "lb" / "ablation_embedded.png").stat().st_size > 0
     assert "81.00" in render_table_leaderboard(results, tmp_path / "lb", "embedded", "table1").read_text()
@@ -125,10 +128,10 @@ def test_a_board_of_several_tasks_shows_every_metric_beside_the_poster(tmp_path)
                                                        "columns": {"method family": "Sq&Sp"}}, rec)
     text = render_table_leaderboard(results, tmp_path / "lb", "imagenet100", "dense").read_text()
     voc = text.split("## voc_det")[1].split("## nyuv2_normals")[0]
-    assert "| AP ↑" in voc and "41.00 ± 1.41 (n=2)" in voc and "41.10" in voc and "69.07" in voc
+    assert "| AP ↑" in voc and "41.00 ± 12.71 (n=2)" in voc and "41.10" in voc and "69.07" in voc
     assert "Sq&Sp: ours" in voc and "Sq&Sp: poster" in voc and "backend detectron2, seeds 0, 1" in voc
     normals = text.split("## nyuv2_normals")[1].split("## ade20k_seg")[0]
-    assert "| mean ↓" in normals and "34.00 ± 1.41 (n=2)" in normals and "backend builtin" in normals
+    assert "| mean ↓" in normals and "34.00 ± 12.71 (n=2)" in normals and "backend builtin" in normals
     assert "No run recorded yet" in text.split("## ade20k_seg")[1]
     assert (tmp_path / "lb" / "dense_imagenet100.png").stat().st_size > 0
 
