@@ -85,7 +85,13 @@ def main(cfg: DictConfig) -> None:
 def validate_then_run(cfg: DictConfig) -> None:
     """Validate the config, then import and run the pipeline: a config that cannot run is reported before the
     imports only a run needs (the data loaders, the leaderboards' pandas)."""
-    validate_config(OmegaConf.to_container(cfg, resolve=True))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    validate_config(resolved)
+    if (resolved.get("analysis") or {}).get("name"):  # an analysis of the generator: nothing is pretrained
+        from benchmark.orchestration.analysis_stage import run_analysis
+
+        run_analysis(resolved)
+        return
     from benchmark.orchestration.pipeline import run_experiment
 
     run_experiment(cfg)

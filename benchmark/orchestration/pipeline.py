@@ -29,6 +29,8 @@ from benchmark.data import build_dataset
 from benchmark.generators import build_generator
 from benchmark.interfaces import Generator, Method, MethodContext, Task, TaskContext
 from benchmark.orchestration.anchors import anchor_configs
+from benchmark.orchestration.quality_stage import generator_quality, matches, requested
+from benchmark.orchestration.resources import resolve_device
 from benchmark.orchestration.validation import validate_config
 from benchmark.orchestration.identity import (
     expected_record_path,
@@ -47,14 +49,6 @@ from benchmark.reporting.records import describe_device, git_commit, library_ver
 
 log = logging.getLogger(__name__)
 REPO_DIR = Path(__file__).resolve().parents[2]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name} was asked for but torch sees no CUDA device; use device=cpu or auto")
-    return torch.device(name)
 
 
 def student_image_size(cfg: dict, real_train) -> int:
@@ -194,13 +188,19 @@ def run(cfg: dict) -> Optional[dict]:
     t = time.time()
     metrics = built.task.run(built.method.evaluation_backbone(), built.task_ctx)
     timings["evaluation"] = time.time() - t
-    timings["total"] = time.time() - t_start
     generator = built.generator
+    quality = None
+    if requested(cfg) and generator is not None:  # how good the generator this backbone learnt from is
+        t = time.time()
+        quality = generator_quality(cfg, generator, built.device)
+        timings["quality"] = time.time() - t
+    timings["total"] = time.time() - t_start
     return {
         "method": cfg["method"]["name"], "task": cfg["task"]["name"], "preset": cfg["preset"], "seed": cfg["seed"],
         "headline": built.task.headline, "higher_is_better": built.task.higher_is_better, "metrics": metrics,
         "trained": built.method_cls.needs_training, "generator": cfg["generator"]["name"] if generator else None,
         "generator_provenance": getattr(generator, "provenance", None) or None,  # e.g. the pickle's SHA-256
+        "generator_quality": quality,  # quality.measure of that generator (quality_stage.py); None: not asked for
         "pretrain_hash": config_hash(pretraining_key(cfg, built.method_cls)), "run_hash": run_hash(cfg),
         "method_conventions": built.method.describe(), "method_source": method_source(built.method_cls),
         # the images the backbone was shown against the dataset's own (converted: e.g. RGB shown in gray)
@@ -235,11 +235,24 @@ def record_of(cfg: dict) -> Optional[dict]:
         if launcher_rank() != 0:
             return None  # a data-parallel helper process: the first process reports the record
         log.info("skip_existing: %s is already recorded in %s", cfg["method"]["name"], existing)
-        return json.loads(existing.read_text())
+        record = json.loads(existing.read_text())
+        if requested(cfg) and record.get("generator") and not matches(record.get("generator_quality"), cfg,
+                                                                     record.get("generator_provenance")):
+            add_generator_quality(cfg, record)
+        return record
     record = run(cfg)
     if record is not None:
         log.info("result record: %s", write_record(Path(cfg["paths"]["results"]), record))
     return record
+
+
+def add_generator_quality(cfg: dict, record: dict) -> None:
+    """Measure the generator of an existing record (``quality.measure``, asked for after it was run) and
+    rewrite the record with it; the run itself is not repeated."""
+    device = resolve_device(cfg["device"])
+    generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
+    record["generator_quality"] = generator_quality(cfg, generator, device)
+    log.info("added %s to %s", cfg["quality"]["measure"], write_record(Path(cfg["paths"]["results"]), record))
 
 
 def ensure_anchors(cfg: dict) -> None:

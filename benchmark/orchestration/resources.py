@@ -3,7 +3,8 @@
 A pretraining job runs one data-parallel process per GPU (``cluster=slurm``: ``pretrain_nodes`` x
 ``pretrain_gpus_per_node``; ``cluster=local``: ``pretrain_processes``); evaluation, anchor and leaderboard
 jobs are one process each. In this process (``cluster=none``) the launcher decides: torchrun's WORLD_SIZE.
-How many processes pretrain is part of a run's identity when it changes the objective (identity.py).
+How many processes pretrain is part of a run's identity when it changes the objective (identity.py). And the
+device a process runs on (``resolve_device``).
 """
 from __future__ import annotations
 
@@ -40,3 +41,14 @@ def pretraining_processes(cfg: dict) -> int:
     if cluster["name"] == "none":
         return int(os.environ.get("WORLD_SIZE", "1"))
     return job_size("pretrain", cluster).processes
+
+
+def resolve_device(name: str):
+    """The torch device of ``device=`` (auto: CUDA when torch sees it, else the CPU)."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name} was asked for but torch sees no CUDA device; use device=cpu or auto")
+    return torch.device(name)

@@ -48,6 +48,8 @@ class ConfigError(UserError, ValueError):
 def core_options() -> dict[str, Option]:
     """The suite's own sections, ``<section>.<key>`` -> Option. Choices come from where they are used."""
     from benchmark.backbones import INPUT_NORMS
+    from benchmark.orchestration.analysis_stage import ANALYSES, LABEL_SOURCES
+    from benchmark.orchestration.quality_stage import QUALITY_MEASURES
     from benchmark.pretraining.augment import SYNTHETIC_PARAMETERS
     from benchmark.pretraining.engine import AUTOCASTS, LR_SCHEDULES, PRECISIONS
     from benchmark.toolkit.losses import VARIANCE_CONVENTIONS
@@ -76,11 +78,18 @@ def core_options() -> dict[str, Option]:
         "objective.vicreg_variance": Option(str, choices=VARIANCE_CONVENTIONS),
         "gan_training.steps": positive, "gan_training.batch_size": Option(int, low=2),
         "distributed.gather_statistics": Option(bool), "distributed.sync_batchnorm": Option(bool),
+        "quality.measure": Option(str, nullable=True, choices=QUALITY_MEASURES),
+        "quality.default_measure": Option(str, choices=QUALITY_MEASURES),
+        "analysis.name": Option(str, nullable=True, choices=ANALYSES), "analysis.samples": Option(int, low=40),
+        "analysis.batch_size": positive, "analysis.labels": Option(str, choices=LABEL_SOURCES),
+        "quality.samples": Option(int, low=2), "quality.real_samples": Option(int, nullable=True, low=2),
+        "quality.batch_size": positive, "quality.inception_weights": Option(str, nullable=True),
+        "quality.classifier": Option(dict),
     }
 
 
 # sections the suite reads key by key: any key there that CORE_OPTIONS does not know is a typo
-CLOSED_SECTIONS = ("pretrain", "head", "augment", "objective", "gan_training", "distributed")
+CLOSED_SECTIONS = ("pretrain", "head", "augment", "objective", "gan_training", "distributed", "quality", "analysis")
 
 
 def validate_config(cfg: dict) -> None:
@@ -125,6 +134,20 @@ def core_problems(cfg: dict) -> list[tuple[str, str]]:
     if is_instance(steps, int) and is_instance(warmup, int) and steps >= 1 and warmup > steps:
         problems.append(("pretrain.warmup_steps", f"{warmup} is longer than pretrain.steps={steps}; "
                                                   "must be <= pretrain.steps"))
+    quality = cfg.get("quality") or {}
+    if quality.get("measure"):
+        for name in ("samples", "real_samples", "batch_size", "inception_weights", "classifier"):
+            if name not in quality:
+                problems.append((f"quality.{name}", f"missing, and quality.measure={quality['measure']} needs it; "
+                                                    "the preset sets it (e.g. launch/preset/embedded.yaml)"))
+    classifier = quality.get("classifier")
+    if isinstance(classifier, dict):
+        from benchmark.quality.reference_classifier import TrainConfig
+
+        valid = {f.name for f in dataclasses.fields(TrainConfig)}
+        for name in sorted(set(classifier) - valid):
+            problems.append((f"quality.classifier.{name}", f"unknown option of the reference classifier's training; "
+                                                           f"valid: {', '.join(sorted(valid))}"))
     kernel = (cfg.get("augment") or {}).get("blur_kernel")
     if is_instance(kernel, int) and kernel % 2 == 0:
         problems.append(("augment.blur_kernel", f"{kernel} is even; must be an odd size (e.g. {kernel + 1})"))

@@ -3,7 +3,8 @@
 A leaderboard is named by a tuple ``(kind, results dir, leaderboards dir, *names)``:
 - ``("preset", results, out, preset)``: ``leaderboards/<preset>.md``, every record of the preset;
 - ``("suite", results, out, suite)``: ``leaderboards/<suite>.md``, a column per member of a transfer suite;
-- ``("table", results, out, preset, board)``: ``leaderboards/<board>_<preset>.md``, one of the paper's tables.
+- ``("table", results, out, preset, board)``: ``leaderboards/<board>_<preset>.md``, one of the paper's tables or
+  figures (a board of ``kind: quality_curve``: generator quality against accuracy).
 """
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from pathlib import Path
 
 from benchmark.reporting.preset_leaderboard import render_preset_leaderboard
 from benchmark.reporting.suite_leaderboard import is_suite_record, render_suite_leaderboard
-from benchmark.reporting.table_leaderboard import render_table_leaderboard, write_board_entry
+from benchmark.reporting.curve_leaderboard import render_curve_leaderboard
+from benchmark.reporting.table_leaderboard import board_kind, render_table_leaderboard, write_board_entry
 
-RENDERERS = {"preset": render_preset_leaderboard, "suite": render_suite_leaderboard,
-             "table": render_table_leaderboard}
+
+def render_board(results: Path, out: Path, preset: str, board: str) -> Path:
+    """A board by its yaml's ``kind``: a paper table, or generator quality against accuracy."""
+    if board_kind(board) == "quality_curve":
+        return render_curve_leaderboard(results, out, preset, board)
+    return render_table_leaderboard(results, out, preset, board)
+
+
+RENDERERS = {"preset": render_preset_leaderboard, "suite": render_suite_leaderboard, "table": render_board}
 
 
 def board_tasks(board: dict, task: str) -> list[str]:

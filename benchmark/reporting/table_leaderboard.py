@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmark.artifacts import atomic_write_text, save_figure
-from benchmark.reporting.cells import (ANCHOR_LABELS, SEEDS_NOTE, Footnotes, conversion_notes, display_name,
+from benchmark.artifacts import atomic_write_text, config_hash, save_figure
+from benchmark.reporting.cells import (ANCHOR_LABELS, GENERATOR_LOCATION_KEYS, SEEDS_NOTE, Footnotes, conversion_notes, display_name,
                                        finished_time, format_cell, newest_per_seed, variant_labels)
 from benchmark.reporting.records import BOARDS_DIR, load_records, record_path
 from benchmark.reporting.significance import (TEST_NAME, best_and_ties, bold, ci_half_width, comparison_text,
@@ -33,9 +33,19 @@ def board_dir(results_dir: Path, preset: str, board: str) -> Path:
     return Path(results_dir) / preset / BOARDS_DIR / board
 
 
+def entry_row(board: dict, record: dict) -> str:
+    """The row a record fills: the board's ``row``, or with ``rows_by: generator`` (a sweep over generator
+    snapshots, experiment=fid_vs_acc) one row per generator: ``<row>-<hash of its config>``."""
+    if board.get("rows_by") != "generator":
+        return board["row"]
+    generator = {k: v for k, v in (record["config"].get("generator") or {}).items() if k not in GENERATOR_LOCATION_KEYS}
+    identity = {"generator": generator, "provenance": record.get("generator_provenance")}  # a pickle's SHA-256
+    return f"{board['row']}-{config_hash(identity)[:8]}"
+
+
 def write_board_entry(results_dir: Path, preset: str, board: dict, record: dict) -> Path:
     """Point row ``board["row"]`` (this seed) of ``board["name"]`` at ``record``."""
-    path = board_dir(results_dir, preset, board["name"]) / f"{board['row']}-seed{record['seed']}.json"
+    path = board_dir(results_dir, preset, board["name"]) / f"{entry_row(board, record)}-seed{record['seed']}.json"
     entry = {"board": board, "seed": record["seed"],
              "record": str(record_path(Path("."), record).relative_to(preset))}
     atomic_write_text(path, json.dumps(entry, indent=2, sort_keys=True) + "\n")
@@ -46,7 +56,7 @@ def _feature_dim(value) -> str:
     return "–" if pd.isna(value) else str(int(value))
 
 
-def _seeds(group: pd.DataFrame) -> str:
+def seed_list(group: pd.DataFrame) -> str:
     return ", ".join(str(s) for s in sorted(group.seed))
 
 
@@ -61,10 +71,10 @@ def board_frame(results_dir: Path, preset: str, board: str) -> tuple[pd.DataFram
         record = json.loads(record_file.read_text())
         b = entry["board"]
         meta = b  # board-wide fields are the same in every entry
-        rows.append({"order": b.get("order", 0), "row": b["row"], **b.get("columns", {}),
+        rows.append({"order": b.get("order", 0), "row": entry_row(b, record), **b.get("columns", {}),
                      "method": record["method"], "seed": record["seed"], "task": record["task"],
                      "feature_dim": record["metrics"].get("feature_dim"),
-                     "value": record["metrics"][record["headline"]], "paper": b.get("paper"),
+                     "value": record["metrics"][record["headline"]], "paper": b.get("paper"), "paper_quality": b.get("paper_quality"),
                      # a probe's best validated epoch, chosen on the test split (the authors' code tracked it)
                      "best": record["metrics"].get(f"{record['headline']}_best"),
                      "headline": record["headline"], "higher_is_better": record["higher_is_better"],
@@ -72,7 +82,10 @@ def board_frame(results_dir: Path, preset: str, board: str) -> tuple[pd.DataFram
                      # boards of several tasks and metrics (``metrics`` in the board yaml): every metric, the
                      # poster's per metric, and the backend that produced them
                      "metrics": record["metrics"], "paper_metrics": b.get("paper_metrics") or {},
-                     "backend": (record.get("task_recipe") or {}).get("backend")})
+                     "backend": (record.get("task_recipe") or {}).get("backend"),
+                     # boards of generator quality against accuracy (reporting/curve_leaderboard.py)
+                     "quality": record.get("generator_quality"), "generator_cfg": record["config"].get("generator"),
+                     "generator_provenance": record.get("generator_provenance")})
     return newest_per_seed(pd.DataFrame(rows), ["row"]), meta
 
 
@@ -102,7 +115,7 @@ def comparison_lines(df: pd.DataFrame, meta: dict) -> list[str]:
             lines.append(f"- seeds {', '.join(map(str, first3))}: " + comparison_text(
                 a, list(va[va.seed.isin(first3)].value), b, list(vb[vb.seed.isin(first3)].value)))
         if list(va.seed) != first3 or list(vb.seed) != first3:
-            lines.append(f"- every seed recorded ({_seeds(va) or 'none'} / {_seeds(vb) or 'none'}): "
+            lines.append(f"- every seed recorded ({seed_list(va) or 'none'} / {seed_list(vb) or 'none'}): "
                          + comparison_text(a, list(va.value), b, list(vb.value)))
     return lines + [""]
 
@@ -132,7 +145,7 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
         cells = {"row": row, **{c: first.get(c, "") for c in columns}, "method": first.method,
                  # the probe's input width: wider features make a stronger linear classifier
                  "feature dim": _feature_dim(first.feature_dim),
-                 ours: _marked(format_cell(g.value), row in ties) + mark, "seeds": _seeds(g)}
+                 ours: _marked(format_cell(g.value), row in ties) + mark, "seeds": seed_list(g)}
         if best:
             cells[best] = format_cell(g.best.dropna()) + mark if g.best.notna().any() else "–"
         cells[paper] = "–" if pd.isna(first.paper) else f"{first.paper:.2f}"
@@ -141,10 +154,10 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
         table.append({"row": "anchor", **{c: "" for c in columns}, "method": display_name(method),
                       "feature dim": _feature_dim(g.feature_dim.iloc[0]),
                       ours: _marked(format_cell(g.value), ANCHOR_KEY + method in ties) + footnotes.mark(_notes(g)),
-                      "seeds": _seeds(g), **({best: "–"} if best else {}), paper: "–"})
+                      "seeds": seed_list(g), **({best: "–"} if best else {}), paper: "–"})
     floor = [g.value for m, g in anchor_groups.items() if m.partition(" (")[0] == "random_init"]
     lines = [
-        *_header(meta, preset),
+        *board_header(meta, preset),
         pd.DataFrame(table).to_markdown(index=False, disable_numparse=True),
         "",
         marks_note("table"),
@@ -164,10 +177,10 @@ def render_board_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], pre
     return "\n".join(lines)
 
 
-def _header(meta: dict, preset: str) -> list[str]:
+def board_header(meta: dict, preset: str, by: str = "benchmark/reporting/table_leaderboard.py") -> list[str]:
     name = meta["name"]
     return [f"# {meta.get('title', name)}: preset `{preset}`", "", meta.get("description", "").strip(), "",
-            f"Generated by `benchmark/reporting/table_leaderboard.py` from `results/{preset}/{BOARDS_DIR}/{name}/` and the "
+            f"Generated by `{by}` from `results/{preset}/{BOARDS_DIR}/{name}/` and the "
             f"records they point at; do not edit by hand. Reproduce with `python launch.py -m experiment={name} "
             f"preset={preset}`; one row alone with `python launch.py row=<row config> preset={preset}`. "
             f"{SEEDS_NOTE[0].upper() + SEEDS_NOTE[1:]}.", ""]
@@ -189,7 +202,7 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
     paper = meta.get("paper_column", "paper")
     lower = set(meta.get("lower_is_better", []))
     footnotes = Footnotes()
-    lines = _header(meta, preset)
+    lines = board_header(meta, preset)
     for task in meta["tasks"]:
         rows = df[df.task == task]
         if rows.empty:
@@ -209,7 +222,7 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
             table[f"{label}: {paper}"] = ["–" if first.paper_metrics.get(m) is None else f"{first.paper_metrics[m]:.2f}"
                                           for m in metrics]
             about.append(f"- **{label}**: `row={row}` (method `{first.method}`), backend "
-                         f"{first.backend or 'none named'}, seeds {_seeds(g)}")
+                         f"{first.backend or 'none named'}, seeds {seed_list(g)}")
         task_anchors = [r for r in anchors if r["task"] == task]
         anchor_df = newest_per_seed(pd.DataFrame([
             {"method": label, "seed": r["seed"], "metrics": r["metrics"], "finished": finished_time(r),
@@ -221,7 +234,7 @@ def render_metrics_markdown(df: pd.DataFrame, meta: dict, anchors: list[dict], p
             ours[f"{label}: ours"] = g
             table[f"{label}: ours"] = [_metric_cell(g, m) + mark for m in metrics]
             about.append(f"- **{label}**: the reference row, backend {g.backend.iloc[0] or 'none named'}, "
-                         f"seeds {_seeds(g)}")
+                         f"seeds {seed_list(g)}")
         floors = []
         for i, metric in enumerate(metrics):  # each metric's line is its own comparison
             values = {column: _metric_values(g, metric) for column, g in ours.items()}
@@ -311,7 +324,9 @@ def _wrapped(text: str, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def render_table_leaderboard(results_dir: Path, out_dir: Path, preset: str, board: str) -> Path:
+def load_board(results_dir: Path, preset: str, board: str) -> tuple[pd.DataFrame, dict, list[dict]]:
+    """A board's rows (``board_frame``), its meta (the board yaml's prose as it is now) and the preset's anchor
+    records."""
     df, meta = board_frame(results_dir, preset, board)
     if df.empty:
         raise FileNotFoundError(f"no entries for board {board!r} under {board_dir(results_dir, preset, board)}")
@@ -320,8 +335,18 @@ def render_table_leaderboard(results_dir: Path, out_dir: Path, preset: str, boar
         current = yaml.safe_load(described.read_text())
         meta = {**meta, **{k: current[k] for k in DESCRIPTIVE_KEYS if k in current}}
     anchors = [r for r in load_records(results_dir, preset) if r["method"] in ANCHOR_LABELS]
+    return df, meta, anchors
+
+
+def board_kind(board: str) -> str:
+    """``table`` (a paper table), or the board yaml's ``kind`` (``quality_curve``: curve_leaderboard.py)."""
+    described = BOARD_CONFIGS / f"{board}.yaml"
+    return (yaml.safe_load(described.read_text()) or {}).get("kind", "table") if described.exists() else "table"
+
+
+def render_table_leaderboard(results_dir: Path, out_dir: Path, preset: str, board: str) -> Path:
+    df, meta, anchors = load_board(results_dir, preset, board)
     path = Path(out_dir) / f"{board}_{preset}.md"
     atomic_write_text(path, render_board_markdown(df, meta, anchors, preset))
     render_board_plot(df, meta, path.with_suffix(".png"))
     return path
-

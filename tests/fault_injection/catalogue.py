@@ -148,6 +148,12 @@ CASES = [
          "task linear_cifar10 has one implementation and no backend to choose", "config"),
     Case("another task's backend", ["task=ade20k_seg", "backend=detectron2", "backbone.arch=resnet50"],
          "task.backend: 'detectron2' is not valid; must be one of builtin, mmseg", "config"),
+    Case("a generator-quality measure that does not exist", ["quality.measure=is"],
+         "quality.measure: 'is' is not valid; must be null or one of fid, fd_classifier", "config"),
+    Case("an analysis that does not exist", ["analysis.name=tsne"],
+         "analysis.name: 'tsne' is not valid; must be null or one of umap", "config"),
+    Case("class labels from an unconditional generator", ["experiment=umap", "analysis.labels=generator"],
+         "analysis.labels=generator: generator 'small_gan' is unconditional", "config", in_process=False),
     # options a preset set for another component
     Case("paper preset with the built-in GAN", ["preset=paper_cifar10", "generator=small_gan"],
          "generator small_gan has no option 'noise_mode' (set by preset=paper_cifar10", "config"),

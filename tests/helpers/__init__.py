@@ -14,5 +14,11 @@
   (``fake_nvidia_modules``, ``FakeEasyDict``, ``MODULE_SRC``, ``FAKE_MODULES``).
 - stylegan: ``randomize_()`` (random weights for the StyleGAN2-ADA networks), ``make_networks()`` (a small
   32 px G_ema / D pair) and ``write_official_pickle()`` (an official-layout network pickle of them).
+- styleganxl: ``make_generator()`` (a tiny 32 px StyleGAN-XL with random weights) and ``write_official_pickle()``
+  (a snapshot pickle as autonomousvision/stylegan_xl writes it, with a booby-trapped stand-in discriminator).
+- biggan: ``tiny_biggan()`` / ``write_tiny_biggan()`` (a BigGAN-deep in the package's folder layout),
+  ``random_biggan_deep_128()``, and the released CIFAR-10 state-dict files with random weights at full size:
+  ``write_biggan_cifar10()`` (DiffAugment's BigGAN) and ``write_autogan_cifar10()`` (AutoGAN's, plain or as a
+  train.py checkpoint).
 - pretraining: ``RESUME_CFG`` (the exact-resume tests' pretraining config) and ``assert_state_dicts_equal()``.
 """

@@ -1,5 +1,7 @@
 """A BigGAN-deep of a few thousand random weights, in the package's from_pretrained folder layout
-(config.json + pytorch_model.bin): what generator=biggan_deep reads, at test scale."""
+(config.json + pytorch_model.bin): what generator=biggan_deep reads, at test scale; and the released files of the
+two state-dict CIFAR-10 GANs with random weights at their published size (``write_biggan_cifar10``: DiffAugment's
+BigGAN, what generator=biggan_cifar10 reads; ``write_autogan_cifar10``: AutoGAN's, generator=autogan_cifar10)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -75,3 +77,53 @@ def write_tiny_biggan(folder: Path, seed: int = 0, num_classes: int = 5, output_
     (folder / "config.json").write_text(config.to_json_string())
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
     return folder
+
+
+def _nontrivial_statistics_(G: torch.nn.Module, seed: int) -> None:
+    """BN running statistics away from the (0, 1) a fresh module has, so that a load that lost them would show."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, b in G.named_buffers():
+            if name.endswith(("stored_mean", "running_mean")):
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
+            elif name.endswith(("stored_var", "running_var")):
+                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+
+
+def write_biggan_cifar10(path: Path, seed: int = 0, **arch) -> Path:
+    """A DiffAugment BigGAN checkpoint as the released ``*-biggan-cifar10.pth`` files are: a plain generator state
+    dict (eval.py: ``G.load_state_dict(torch.load(f))``), random weights as the official init (N(0, 0.02)).
+    ``arch``: BigGANCifarGenerator's arguments; none = the released configuration (G_ch 64, 10 classes, 4.3 M
+    numbers, 17 MB), which loads strict into launch/generator/biggan_cifar10.yaml as it is."""
+    from benchmark.generators.biggan_cifar import BigGANCifarGenerator
+
+    torch.manual_seed(seed)
+    G = BigGANCifarGenerator(**arch)
+    _nontrivial_statistics_(G, seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(G.state_dict(), path)
+    return path
+
+
+def write_autogan_cifar10(path: Path, seed: int = 0, training_checkpoint: bool = False, **arch) -> Path:
+    """An AutoGAN CIFAR-10 generator file with random weights (train.py's xavier init): a plain state dict, or with
+    ``training_checkpoint`` a train.py checkpoint whose ``avg_gen_state_dict`` holds them (what test.py loads; its
+    ``best_fid`` a numpy float, as train.py saves it). ``arch``: AutoGANGenerator's arguments; none = the released
+    configuration (gf_dim 256, 4.4 M numbers, 18 MB), which loads strict into launch/generator/autogan_cifar10.yaml."""
+    import numpy as np
+
+    from benchmark.generators.autogan_cifar import AutoGANGenerator
+
+    torch.manual_seed(seed)
+    G = AutoGANGenerator(**arch)
+    _nontrivial_statistics_(G, seed)
+    state = G.state_dict()
+    if training_checkpoint:
+        state = {"epoch": 7, "gen_model": "autogan_cifar10_a", "avg_gen_state_dict": state,
+                 "gen_state_dict": {k: torch.zeros_like(v) for k, v in state.items()}, "best_fid": np.float64(12.4),
+                 "path_helper": {"prefix": "logs/autogan_cifar10_a"}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
