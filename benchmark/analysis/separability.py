@@ -8,6 +8,9 @@ in its full space and in its 2-D UMAP embedding:
 - ``knn_accuracy``: k-nearest-neighbour accuracy in percent (scikit-learn ``KNeighborsClassifier``, k = 10,
   uniform weights, Euclidean), cross-validated over 5 stratified shuffled folds (``StratifiedKFold``,
   ``random_state=seed``), the mean over folds: how often a sample's neighbours share its label;
+- ``knn_balanced_accuracy``: the same k-NN, scored by balanced accuracy (the mean of the per-class recalls,
+  scikit-learn's ``balanced_accuracy``): with a mode-collapsed generator one class can hold most samples, and
+  plain accuracy then rewards a representation for finding the majority; chance here is 100 / (classes present);
 - ``silhouette``: the silhouette coefficient of the labels as clusters (scikit-learn ``silhouette_score``,
   Euclidean), in [-1, 1], 0 for labels unrelated to the geometry. It costs O(n^2) distances, so above
   ``silhouette_sample_size`` samples it is computed on a random subset of that size (``random_state=seed``).
@@ -30,7 +33,7 @@ KNN_K = 10
 CV_FOLDS = 5
 SILHOUETTE_SAMPLE_SIZE = 10_000
 SPACES = ("umap2d", "full")
-MEASURES = ("knn_accuracy", "silhouette")
+MEASURES = ("knn_accuracy", "knn_balanced_accuracy", "silhouette")
 
 
 def chance_accuracy(labels: np.ndarray) -> float:
@@ -38,8 +41,10 @@ def chance_accuracy(labels: np.ndarray) -> float:
     return 100.0 * np.bincount(np.asarray(labels)).max() / len(labels)
 
 
-def knn_accuracy(x: np.ndarray, labels: np.ndarray, seed: int, k: int = KNN_K, folds: int = CV_FOLDS) -> float:
-    """Mean ``folds``-fold stratified cross-validated k-NN accuracy, percent (module doc)."""
+def knn_accuracy(x: np.ndarray, labels: np.ndarray, seed: int, k: int = KNN_K, folds: int = CV_FOLDS,
+                 balanced: bool = False) -> float:
+    """Mean ``folds``-fold stratified cross-validated k-NN accuracy, percent (module doc); ``balanced``: the
+    balanced accuracy (mean per-class recall)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -50,7 +55,9 @@ def knn_accuracy(x: np.ndarray, labels: np.ndarray, seed: int, k: int = KNN_K, f
     with warnings.catch_warnings():
         # a class with fewer members than folds is missing from some folds' test split: the mean still stands
         warnings.filterwarnings("ignore", message="The least populated class in y has only")
-        scores = cross_val_score(KNeighborsClassifier(n_neighbors=k), x, labels, cv=splitter)
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        scores = cross_val_score(KNeighborsClassifier(n_neighbors=k), x, labels, cv=splitter,
+                                 scoring="balanced_accuracy" if balanced else "accuracy")
     return 100.0 * float(np.mean(scores))
 
 
@@ -80,6 +87,7 @@ def measure(x: np.ndarray, labels: np.ndarray, seed: int, k: int = KNN_K, folds:
             silhouette_sample_size: Optional[int] = SILHOUETTE_SAMPLE_SIZE) -> dict[str, float]:
     """Both measures of one embedding."""
     return {"knn_accuracy": knn_accuracy(x, labels, seed, k, folds),
+            "knn_balanced_accuracy": knn_accuracy(x, labels, seed, k, folds, balanced=True),
             "silhouette": silhouette(x, labels, seed, silhouette_sample_size)}
 
 

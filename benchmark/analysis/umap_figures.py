@@ -169,12 +169,14 @@ def _json_safe(value):
 
 
 def _markdown(record: dict, files: dict) -> str:
-    rows = ["| representation | dim | k-NN acc 2-D (%) | k-NN acc full (%) | silhouette 2-D | silhouette full |",
-            "|:--|--:|--:|--:|--:|--:|"]
+    rows = ["| representation | dim | k-NN acc 2-D (%) | k-NN acc full (%) | balanced k-NN 2-D (%) "
+            "| balanced k-NN full (%) | silhouette 2-D | silhouette full |",
+            "|:--|--:|--:|--:|--:|--:|--:|--:|"]
     for name, spaces in record["numbers"].items():
         flat, full = spaces["umap2d"], spaces["full"]
         rows.append(f"| {TITLES.get(name, name)} | {record['dims'][name]} | {_fmt(flat['knn_accuracy'], '.1f')} "
-                    f"| {_fmt(full['knn_accuracy'], '.1f')} | {_fmt(flat['silhouette'], '.3f')} "
+                    f"| {_fmt(full['knn_accuracy'], '.1f')} | {_fmt(flat.get('knn_balanced_accuracy'), '.1f')} "
+                    f"| {_fmt(full.get('knn_balanced_accuracy'), '.1f')} | {_fmt(flat['silhouette'], '.3f')} "
                     f"| {_fmt(full['silhouette'], '.3f')} |")
     lab, gen = record["labels"], record["generator"]
     source = f" (`{gen['artifact_dir']}`)" if gen.get("artifact_dir") else ""
@@ -183,7 +185,9 @@ def _markdown(record: dict, files: dict) -> str:
              f"{record['n']} samples of `{gen['class']}`{source}, seed {record['seed']}, "
              f"batch size {record['batch_size']}.", "",
              *rows, "",
-             f"Chance level of k-NN accuracy (the majority class's share): {_fmt(lab['chance_accuracy'], '.1f')}%.",
+             f"Chance level of k-NN accuracy (the majority class's share): {_fmt(lab['chance_accuracy'], '.1f')}%; of "
+             f"balanced k-NN accuracy: {100 / max(1, sum(c > 0 for c in lab['counts'])):.1f}% (one over the classes "
+             "present).",
              "", "## Labels", "",
              f"Each sample's colour and label: {record['labeler']}. Classes and counts: {counts}.", "",
              "## Settings", ""]

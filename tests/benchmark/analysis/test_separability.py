@@ -63,7 +63,8 @@ def test_tidy_rows_cover_every_space_and_measure(result):
     rows = result[0]["rows"]
     assert {(r["space"], r["measure"]) for r in rows} == {(s, m) for s in SPACES for m in MEASURES}
     frame = as_dataframe(result[0])
-    assert list(frame.columns) == ["representation", "space", "measure", "value"] and len(frame) == 4
+    assert list(frame.columns) == ["representation", "space", "measure", "value"]
+    assert len(frame) == len(SPACES) * len(MEASURES)
 
 
 def test_given_embeddings_are_used_and_edge_cases():
@@ -81,3 +82,12 @@ def test_given_embeddings_are_used_and_edge_cases():
     assert subset == silhouette(arrays["noise"], labels, 0, sample_size=20)
     with pytest.raises(ValueError, match="rows"):
         separability({"blobs": arrays["blobs"]}, labels[:-1], seed=0, embeddings=fixed)
+
+
+def test_balanced_accuracy_does_not_reward_finding_the_majority():
+    """Noise features, 90% of one label: plain k-NN accuracy reads high, the balanced one sits at chance."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    labels = np.array([0] * 180 + [1] * 20)
+    assert knn_accuracy(x, labels, 0) > 85.0
+    assert abs(knn_accuracy(x, labels, 0, balanced=True) - 50.0) < 10.0
