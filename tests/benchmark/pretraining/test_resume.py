@@ -231,3 +231,22 @@ def test_preempted_gan_training_resumes_bitwise_exactly(tmp_path, fmnist_replica
     assert {"loss_d", "loss_g", "lr"} <= set(json.loads(full.splitlines()[0]))
     curves = tensorboard_scalars(tmp_path / "preempted" / "tensorboard")
     assert [step for step, _ in curves["loss/loss_d"]] == [0, 11] and "loss/loss_g" in curves
+
+
+def test_a_shorter_gan_training_is_the_longer_one_s_snapshot(tmp_path, fmnist_replica, one_thread):
+    """experiment=fid_vs_acc's snapshots: the small GAN trained for k steps is, bitwise, the state a longer
+    training checkpoints at step k (a constant learning rate, nothing that depends on the total)."""
+    from benchmark.generators.train_small_gan import train_small_gan
+
+    cfg = {"z_dim": 16, "w_dim": 32, "g_channels": 32, "d_channels": 8, "spectral_norm": False, "steps": 12,
+           "batch_size": 8, "lr": 2e-4, "betas": [0.5, 0.999], "ema_decay": 0.9, "seed": 0, "checkpoint_every": 6}
+    data = build_dataset({"name": "fashion_mnist", "download": False}, "train")
+    (tmp_path / "long").mkdir(), (tmp_path / "short").mkdir()
+    train_small_gan(cfg, data, tmp_path / "long", torch.device("cpu"))
+    snapshot = load_checkpoint(tmp_path / "long" / CHECKPOINT)
+    assert snapshot["step"] == 6
+    short = train_small_gan({**cfg, "steps": 6}, data, tmp_path / "short", torch.device("cpu"))
+    for part in ("G_ema", "D"):
+        # w_avg is computed once training ends, from the mapping network the snapshot holds
+        assert_state_dicts_equal({k: v for k, v in snapshot[part].items() if k != "w_avg"},
+                                 {k: v for k, v in short[part].items() if k != "w_avg"})
