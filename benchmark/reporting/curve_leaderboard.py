@@ -162,8 +162,9 @@ def render_curve_plot(df: pd.DataFrame, meta: dict, references: dict, path: Path
     fig, axes = plt.subplots(1, 2 if curve else 1, figsize=(11 if curve else 6, 4.4), squeeze=False)
     ax = axes[0][0]
     ax.errorbar(table.quality, table["mean"], yerr=table.half.fillna(0), fmt="o-", capsize=3, color="#1f4e9c")
-    for i, r in table.iterrows():
-        ax.annotate(str(i + 1), (r.quality, r["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for i, r in table.iterrows():  # keys above-right and below-left in turn, so close points keep theirs apart
+        ax.annotate(str(i + 1), (r.quality, r["mean"]), textcoords="offset points", fontsize=8,
+                    xytext=(5, 4) if i % 2 == 0 else (-11, -11))
     for (name, values), style in zip(references.items(), ("--", ":", "-.")):
         ax.axhline(values.mean(), linestyle=style, color="grey", linewidth=1, label=f"ours: {name}")
     if len(table) and (table.quality > 0).all() and table.quality.max() > 10 * table.quality.min():  # decades apart

@@ -304,8 +304,9 @@ def render_board_plot(df: pd.DataFrame, meta: dict, path: Path) -> None:
     keys = {row: str(i) for i, row in enumerate(stats.index, 1)}  # short labels beside the points, keyed below
     fig, (ax, key_ax) = plt.subplots(1, 2, figsize=(8.6, 4.6), gridspec_kw={"width_ratios": [3, 1.35]})
     ax.errorbar(stats.paper, stats.ours, yerr=stats.half.fillna(0), fmt="o", capsize=3)
-    for row, s in stats.iterrows():
-        ax.annotate(keys[row], (s.paper, s.ours), textcoords="offset points", xytext=(5, 3), fontsize=8)
+    for i, (row, s) in enumerate(stats.iterrows()):  # keys above-right and below-left in turn: close points
+        ax.annotate(keys[row], (s.paper, s.ours), textcoords="offset points", fontsize=8,  # keep apart
+                    xytext=(5, 3) if i % 2 == 0 else (-11, -11))
     ax.set_xlabel(_wrapped(meta.get("paper_column", "paper")), fontsize=9)
     ax.set_ylabel(f"ours: {df.task.iloc[0]} {df.headline.iloc[0]} (bars: 95% interval)", fontsize=9)
     ax.margins(x=0.08, y=0.08)
