@@ -56,14 +56,12 @@ below the D's own that divides it (1 for a prime batch).
 """
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import RefusedFileError, UserError
@@ -72,7 +70,8 @@ from benchmark.generators import stylegan2ada_discriminator as sgd
 from benchmark.generators.official_pickle import load_network_pickle
 from benchmark.generators.official_pickle_records import init_kwargs_of, reconstruct
 from benchmark.generators.pretrained_files import download, download_cache_path, sha256_of  # noqa: F401  (download: patched in tests)
-from benchmark.interfaces import Generator, GeneratorOutput
+from benchmark.generators.style_generator import MappedStyleGenerator, json_safe
+from benchmark.interfaces import GeneratorOutput
 from benchmark.registry import GENERATORS
 
 log = logging.getLogger(__name__)
@@ -185,39 +184,25 @@ class StyleGAN2ADADiscriminator(nn.Module):
         return self.D(images, c)
 
 
-class StyleGAN2ADAGenerator(Generator):
+class StyleGAN2ADAGenerator(MappedStyleGenerator):
     """A frozen StyleGAN2-ADA ``G_ema`` (and its ``D``) as the suite's Generator; see the module doc."""
 
     name = "stylegan2ada"
+    family = "StyleGAN2-ADA"
 
     def __init__(self, G: sg.Generator, D: Optional[sgd.Discriminator] = None, *, noise_mode: str = "const",
                  truncation_psi: float = 1.0, label: Optional[int] = None, discriminator_flat: str = "out",
                  precision: str = "float32", fused_modconv: Optional[bool] = None):
-        super().__init__()
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
         if fused_modconv is not None and not isinstance(fused_modconv, bool):
             raise ValueError(f"generator.fused_modconv={fused_modconv!r}: choose null (the official rule), true or "
                              "false")
+        super().__init__(G.set_precision(check_precision(precision)), truncation_psi=truncation_psi, label=label)
         self.fused_modconv = fused_modconv
-        self.G = G.set_precision(check_precision(precision))
         self.precision = precision
-        self.z_dim, self.w_dim, self.num_ws = G.z_dim, G.w_dim, G.num_ws
-        self.num_classes, self.image_channels, self.resolution = G.c_dim, G.img_channels, G.img_resolution
-        self.feature_names = list(G.synthesis.feature_names)
-        self.feature_shapes = [tuple(s) for s in G.synthesis.feature_shapes]
-        self.noise_mode, self.truncation_psi = noise_mode, float(truncation_psi)
-        if label is not None:
-            if not self.num_classes:
-                raise ValueError(f"generator.label={label} but this generator is unconditional (c_dim 0); "
-                                 "set generator.label=null")
-            if not 0 <= int(label) < self.num_classes:
-                raise ValueError(f"generator.label={label} is not a class id in [0, {self.num_classes})")
-            label = int(label)
-        self.label = label
+        self.noise_mode = noise_mode
         self.discriminator = StyleGAN2ADADiscriminator(D, discriminator_flat) if D is not None else None
-        self.reused = True
-        self.provenance: dict = {}
 
     def _device(self) -> torch.device:
         return self.G.synthesis.b4.const.device
@@ -225,59 +210,14 @@ class StyleGAN2ADAGenerator(Generator):
     def synthesize(self, w: torch.Tensor) -> GeneratorOutput:
         """Images (clamped to [-1, 1]) and every block's output from w (N, w_dim), used for every layer,
         or per-layer ws (N, num_ws, w_dim); ``w`` of the output is then ws[:, 0]."""
-        if w.ndim == 2 and w.shape[1] == self.w_dim:
-            ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
-        elif w.ndim == 3 and tuple(w.shape[1:]) == (self.num_ws, self.w_dim):
-            ws, w = w, w[:, 0]
-        else:
-            raise ValueError(f"w must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), "
-                             f"got {tuple(w.shape)}")
+        ws, w = self.per_layer_ws(w)
         images, features = self.G.synthesis(ws, return_features=True, noise_mode=self.noise_mode,
                                             fused_modconv=self.fused_modconv)
         return GeneratorOutput(images=images.clamp(-1, 1), features=features, w=w)
 
-    def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
-               rng: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """``n`` samples; ``truncation`` None = the config's ``truncation_psi`` (1 = none)."""
-        z, labels = self._draw_latents(n, labels, rng)
-        return self._synthesize_z(z, labels, truncation)
-
-    def sample_rows(self, n: int, rows: slice, rng: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """Latents and classes are drawn for all ``n``, only ``rows`` are synthesized. With
-        ``noise_mode: random`` the per-pixel noise comes from torch's global RNG in the shape of the rows,
-        so it differs from a one-process run's (in distribution it is the same)."""
-        z, labels = self._draw_latents(n, None, rng)
-        return self._synthesize_z(z[rows], None if labels is None else labels[rows], None)
-
-    def _draw_latents(self, n: int, labels, rng) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        device = self._device()
-        z = torch.randn(n, self.z_dim, device=device, generator=rng)
-        if self.num_classes:
-            if labels is None:
-                labels = (torch.full((n,), self.label, dtype=torch.int64, device=device) if self.label is not None
-                          else torch.randint(self.num_classes, (n,), device=device, generator=rng))
-            labels = torch.as_tensor(labels, device=device).long()
-            if labels.shape != (n,) or labels.min() < 0 or labels.max() >= self.num_classes:
-                raise ValueError(f"labels must be {n} class ids in [0, {self.num_classes})")
-        elif labels is not None:
-            raise ValueError("this StyleGAN2-ADA generator is unconditional (c_dim 0); pass labels=None")
-        return z, labels
-
-    def _synthesize_z(self, z: torch.Tensor, labels: Optional[torch.Tensor], truncation: Optional[float]):
-        c = F.one_hot(labels, self.num_classes).float() if labels is not None else None
-        psi = self.truncation_psi if truncation is None else float(truncation)
-        ws = self.G.mapping(z, c, truncation_psi=psi)
-        out = self.synthesize(ws[:, 0])
-        out.labels = labels
-        return out
-
 
 def freeze(module: nn.Module, device) -> nn.Module:
     return module.to(device).eval().requires_grad_(False)
-
-
-def _json_safe(value):
-    return json.loads(json.dumps(value, default=str))
 
 
 @GENERATORS.register("stylegan2ada")
@@ -309,7 +249,7 @@ def stylegan2ada(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", de
                                 precision=cfg["precision"], fused_modconv=cfg["fused_modconv"])
     gen = freeze(gen, device)
     gen.reused = not provenance["downloaded"]
-    gen.provenance = _json_safe({
+    gen.provenance = json_safe({
         **provenance, "networks": ["G_ema"] + (["D"] if D is not None else []),
         "G_init_kwargs": init_kwargs_of(data["G_ema"]),
         "D_init_kwargs": init_kwargs_of(data["D"]) if D is not None else None,

@@ -26,19 +26,18 @@ Features: every synthesis layer's output but the ToRGB's (``feature_names`` are 
 """
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from benchmark.errors import RefusedFileError
 from benchmark.generators import styleganxl as sx
 from benchmark.generators.official_pickle_records import init_kwargs_of
+from benchmark.generators.style_generator import MappedStyleGenerator, json_safe
 from benchmark.generators.stylegan2ada_zoo import fetch_pickle
-from benchmark.interfaces import Generator, GeneratorOutput
+from benchmark.interfaces import GeneratorOutput
 from benchmark.registry import GENERATORS
 
 log = logging.getLogger(__name__)
@@ -48,30 +47,15 @@ PICKLE_FORMAT = ("generator=styleganxl reads network pickles written by autonomo
                  "training/networks_stylegan3_resetting.py: Generator or SuperresGenerator, e.g. cifar10.pkl)")
 
 
-class StyleGANXLGenerator(Generator):
+class StyleGANXLGenerator(MappedStyleGenerator):
     """A frozen StyleGAN-XL ``G_ema`` as the suite's Generator; see the module doc."""
 
     name = "styleganxl"
+    family = "StyleGAN-XL"
 
     def __init__(self, G: sx.Generator, *, truncation_psi: float = 1.0, label: Optional[int] = None):
-        super().__init__()
-        self.G = G
-        self.z_dim, self.w_dim, self.num_ws = G.z_dim, G.w_dim, G.num_ws
-        self.num_classes, self.image_channels, self.resolution = G.c_dim, G.img_channels, G.img_resolution
-        self.feature_names = list(G.synthesis.feature_names)
-        self.feature_shapes = [tuple(s) for s in G.synthesis.feature_shapes]
-        self.truncation_psi = float(truncation_psi)
-        if label is not None:
-            if not self.num_classes:
-                raise ValueError(f"generator.label={label} but this generator is unconditional (c_dim 0); "
-                                 "set generator.label=null")
-            if not 0 <= int(label) < self.num_classes:
-                raise ValueError(f"generator.label={label} is not a class id in [0, {self.num_classes})")
-            label = int(label)
-        self.label = label
+        super().__init__(G, truncation_psi=truncation_psi, label=label)
         self.discriminator = None  # the projected discriminator is not rebuilt (module doc)
-        self.reused = True
-        self.provenance: dict = {}
 
     def _device(self) -> torch.device:
         return self.G.synthesis.input.weight.device
@@ -79,53 +63,9 @@ class StyleGANXLGenerator(Generator):
     def synthesize(self, w: torch.Tensor) -> GeneratorOutput:
         """Images (clamped to [-1, 1]) and every non-ToRGB layer's output from w (N, w_dim), used for every
         layer, or per-layer ws (N, num_ws, w_dim); ``w`` of the output is then ws[:, 0]."""
-        if w.ndim == 2 and w.shape[1] == self.w_dim:
-            ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
-        elif w.ndim == 3 and tuple(w.shape[1:]) == (self.num_ws, self.w_dim):
-            ws, w = w, w[:, 0]
-        else:
-            raise ValueError(f"w must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), "
-                             f"got {tuple(w.shape)}")
+        ws, w = self.per_layer_ws(w)
         images, features = self.G.synthesis(ws, return_features=True)
         return GeneratorOutput(images=images.clamp(-1, 1), features=features, w=w)
-
-    def sample(self, n: int, labels: Optional[torch.Tensor] = None, truncation: Optional[float] = None,
-               rng: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """``n`` samples; ``truncation`` None = the config's ``truncation_psi`` (1 = none)."""
-        z, labels = self._draw_latents(n, labels, rng)
-        return self._synthesize_z(z, labels, truncation)
-
-    def sample_rows(self, n: int, rows: slice, rng: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """Latents and classes are drawn for all ``n``, only ``rows`` are synthesized (the same rows as
-        ``sample(n)``: nothing here is random after the latents)."""
-        z, labels = self._draw_latents(n, None, rng)
-        return self._synthesize_z(z[rows], None if labels is None else labels[rows], None)
-
-    def _draw_latents(self, n: int, labels, rng) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        device = self._device()
-        z = torch.randn(n, self.z_dim, device=device, generator=rng)
-        if self.num_classes:
-            if labels is None:
-                labels = (torch.full((n,), self.label, dtype=torch.int64, device=device) if self.label is not None
-                          else torch.randint(self.num_classes, (n,), device=device, generator=rng))
-            labels = torch.as_tensor(labels, device=device).long()
-            if labels.shape != (n,) or labels.min() < 0 or labels.max() >= self.num_classes:
-                raise ValueError(f"labels must be {n} class ids in [0, {self.num_classes})")
-        elif labels is not None:
-            raise ValueError("this StyleGAN-XL generator is unconditional (c_dim 0); pass labels=None")
-        return z, labels
-
-    def _synthesize_z(self, z: torch.Tensor, labels: Optional[torch.Tensor], truncation: Optional[float]):
-        c = F.one_hot(labels, self.num_classes).float() if labels is not None else None
-        psi = self.truncation_psi if truncation is None else float(truncation)
-        ws = self.G.mapping(z, c, truncation_psi=psi)
-        out = self.synthesize(ws[:, 0])
-        out.labels = labels
-        return out
-
-
-def _json_safe(value):
-    return json.loads(json.dumps(value, default=str))
 
 
 @GENERATORS.register("styleganxl")
@@ -150,7 +90,7 @@ def styleganxl(cfg: dict, data_cfg=None, artifacts_root: str = "artifacts", devi
     gen = StyleGANXLGenerator(G.to(device), truncation_psi=cfg["truncation_psi"], label=cfg["label"])
     gen = gen.to(device).eval().requires_grad_(False)
     gen.reused = not provenance["downloaded"]
-    gen.provenance = _json_safe({
+    gen.provenance = json_safe({
         **provenance, "networks": ["G_ema"], "G_class": data["G_ema"].class_name,
         "G_init_kwargs": init_kwargs_of(data["G_ema"]),
         "module_src_sha256": data["G_ema"].module_src_sha256,  # identifies the code that pickled it

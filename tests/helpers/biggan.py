@@ -79,7 +79,7 @@ def write_tiny_biggan(folder: Path, seed: int = 0, num_classes: int = 5, output_
     return folder
 
 
-def _nontrivial_statistics_(G: torch.nn.Module, seed: int) -> None:
+def randomise_buffers(G: torch.nn.Module, seed: int = 0) -> None:
     """BN running statistics away from the (0, 1) a fresh module has, so that a load that lost them would show."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -99,7 +99,7 @@ def write_biggan_cifar10(path: Path, seed: int = 0, **arch) -> Path:
 
     torch.manual_seed(seed)
     G = BigGANCifarGenerator(**arch)
-    _nontrivial_statistics_(G, seed)
+    randomise_buffers(G, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(G.state_dict(), path)
@@ -117,7 +117,7 @@ def write_autogan_cifar10(path: Path, seed: int = 0, training_checkpoint: bool =
 
     torch.manual_seed(seed)
     G = AutoGANGenerator(**arch)
-    _nontrivial_statistics_(G, seed)
+    randomise_buffers(G, seed)
     state = G.state_dict()
     if training_checkpoint:
         state = {"epoch": 7, "gen_model": "autogan_cifar10_a", "avg_gen_state_dict": state,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from benchmark.generators.autogan_cifar import AutoGANGenerator, autogan_cifar10
-from tests.helpers.biggan import tiny_biggan, write_tiny_biggan
+from tests.helpers.biggan import randomise_buffers, tiny_biggan, write_tiny_biggan
 from benchmark.generators.biggan_cifar import BigGANCifarGenerator, biggan_cifar10
 from benchmark.generators.pretrained_files import CheckpointNotFoundError
 from benchmark.registry import GENERATORS
@@ -34,17 +34,6 @@ def check_output(G, out, n):
     assert len(out.features) == len(G.feature_names) == len(G.feature_shapes)
     assert [tuple(f.shape[1:]) for f in out.features] == [tuple(s) for s in G.feature_shapes]
     assert all(f.shape[0] == n for f in out.features)
-
-
-def randomise_buffers(G, seed=0):
-    """Non-trivial BN statistics, so that a checkpoint that lost them would show."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, b in G.named_buffers():
-            if name.endswith(("stored_mean", "running_mean")):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
-            elif name.endswith(("stored_var", "running_var")):
-                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
 
 
 def test_registered():
