@@ -20,5 +20,8 @@
   ``random_biggan_deep_128()``, and the released CIFAR-10 state-dict files with random weights at full size:
   ``write_biggan_cifar10()`` (DiffAugment's BigGAN) and ``write_autogan_cifar10()`` (AutoGAN's, plain or as a
   train.py checkpoint).
+- analysis: ``small_gan()`` (a random-weight small GAN with its discriminator attached), ``ConditionalPerLayer``
+  (a conditional generator with per-layer ws), ``brightness_labels()`` and ``cache_umap_jit()`` (umap-learn's
+  compiled functions kept on disk between test processes).
 - pretraining: ``RESUME_CFG`` (the exact-resume tests' pretraining config) and ``assert_state_dicts_equal()``.
 """
