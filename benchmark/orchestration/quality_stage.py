@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Optional
 
 from benchmark.artifacts import artifact_dir, atomic_write_text, exclusive
+from benchmark.orchestration.identity import DATA_LOCATION_KEYS
+from benchmark.reporting.cells import GENERATOR_LOCATION_KEYS
 
 log = logging.getLogger(__name__)
 
 QUALITY_MEASURES = ("fid", "fd_classifier")
-# where a generator's weights come from (reporting/cells.GENERATOR_LOCATION_KEYS): not what it is
-_LOCATION_KEYS = ("url", "download", "checkpoint", "pickle", "expected_file", "root", "cache_dir")
-_DATA_LOCATION_KEYS = ("root", "cache_dir", "download")
 
 
 def requested(cfg: dict) -> Optional[str]:
@@ -42,12 +41,12 @@ def quality_key(cfg: dict, provenance: Optional[dict] = None) -> dict:
     its SHA-256: the config's pinned ``sha256``, else the one of the file read (``provenance``), so two pickles
     under one config (two snapshots, the conditional and the unconditional StyleGAN2-ADA) are measured apart."""
     quality = cfg["quality"]
-    generator = {k: v for k, v in cfg["generator"].items() if k not in _LOCATION_KEYS}
+    generator = {k: v for k, v in cfg["generator"].items() if k not in GENERATOR_LOCATION_KEYS}
     if not generator.get("sha256") and (provenance or {}).get("sha256"):
         generator["sha256"] = provenance["sha256"]
     return {"measure": quality["measure"], "samples": quality["samples"], "real_samples": quality["real_samples"],
             "generator": generator,
-            "data": {k: v for k, v in cfg["data"].items() if k not in _DATA_LOCATION_KEYS},
+            "data": {k: v for k, v in cfg["data"].items() if k not in DATA_LOCATION_KEYS},
             # another Inception file is another feature network
             "inception_weights": Path(quality["inception_weights"]).name if quality.get("inception_weights") else None,
             # another training of the classifier is another feature network
