@@ -200,6 +200,8 @@ class TaskContext:
                                      # a long fine-tuning resumes); None = a temporary folder per run
     image_channels: int = 3  # what the backbone takes: evaluation images are converted to it
     image_size: int = 32  # the pretraining resolution (the embedded protocol evaluates at it)
+    # the run's generator, for a task that declares ``uses_generator`` (e.g. rep_discrepancy); else None
+    generator: Optional["Generator"] = None
 
 
 class Task:
@@ -217,6 +219,9 @@ class Task:
     # the frameworks that can run this task (``task.backend``, chosen with ``backend=<name>`` on the command
     # line): "builtin" is the suite's own code; () = the task has no choice of backend
     backends: ClassVar[tuple] = ()
+    # reads the run's generator (``TaskContext.generator``) whether or not the method learnt from it; the
+    # generator is then part of the run's identity (orchestration/identity.run_key)
+    uses_generator: ClassVar[bool] = False
 
     def __init__(self, cfg: Any):
         self.cfg = cfg

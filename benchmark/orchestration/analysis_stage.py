@@ -8,8 +8,10 @@
 
 Labels (``analysis.labels``): ``generator``: a conditional generator's own classes; ``reference_classifier``:
 the classes a classifier the suite trains on the data set gives each sample (benchmark/quality/
-reference_classifier.py; the authors used a WRN-28-2 CIFAR-10 classifier); ``auto``: the first when the
-generator is conditional, else the second.
+reference_classifier.py); ``checkpoint``: the classes a WRN-28-2 CIFAR-10 classifier read from the file
+``analysis.classifier_checkpoint`` gives each sample (benchmark/analysis/wrn_classifier.py), which runs Fig. 2
+with the authors' own labeller when that file is theirs; ``auto``: ``generator`` when the generator is
+conditional, else ``reference_classifier`` (never ``checkpoint``, which needs a file).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from benchmark.errors import UserError
 log = logging.getLogger(__name__)
 
 ANALYSES = ("umap",)
-LABEL_SOURCES = ("auto", "generator", "reference_classifier")
+LABEL_SOURCES = ("auto", "generator", "reference_classifier", "checkpoint")
 
 
 def output_dir(cfg: dict) -> Path:
@@ -48,12 +50,30 @@ def labeler_of(cfg: dict, generator, device):
             raise UserError(f"analysis.labels=generator: generator {cfg['generator']['name']!r} is unconditional "
                             "and gives no labels; use analysis.labels=reference_classifier (or auto)")
         return None, f"the conditional generator's own classes ({cfg['generator']['name']})", None
+    if source == "checkpoint":
+        return checkpoint_labeler(cfg)
     from benchmark.quality.reference_classifier import reference_classifier
 
     clf = reference_classifier(cfg["data"], cfg["paths"]["artifacts"], device, cfg["quality"].get("classifier"))
     description = (f"the class the suite's {cfg['data']['name']} classifier gives each sample (test top-1 "
                    f"{clf.test_accuracy:.2f}%; {clf.artifact_dir})")
     return clf.predict, description, list(getattr(clf, "classes", None) or []) or None
+
+
+def checkpoint_labeler(cfg: dict):
+    """analysis.labels=checkpoint: the WRN-28-2 CIFAR-10 classifier of ``analysis.classifier_checkpoint``."""
+    path = cfg["analysis"].get("classifier_checkpoint")
+    if not path:
+        raise UserError("analysis.classifier_checkpoint is null, but analysis.labels=checkpoint labels samples with "
+                        "the WRN-28-2 CIFAR-10 classifier it names: analysis.classifier_checkpoint=<file> (e.g. the "
+                        "authors' checkpoint), or analysis.labels=auto")
+    from benchmark.analysis.wrn_classifier import load_wrn_checkpoint
+
+    data = (cfg.get("data") or {}).get("name")
+    if data and data.split("_")[0] != "cifar10":
+        log.warning("analysis.labels=checkpoint labels %s samples with CIFAR-10 classes", data)
+    clf = load_wrn_checkpoint(path)
+    return clf.predict, clf.description, clf.classes
 
 
 def run_analysis(cfg: dict) -> Path:

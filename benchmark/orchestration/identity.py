@@ -4,7 +4,8 @@ The *pretraining key* holds everything that shapes the trained weights (the meth
 version, the backbone, the schedule, the seed, the generator and the real data it consumes) and not
 the task, so ``task=a`` then ``task=b`` pretrain once; its hash names
 ``<paths.artifacts>/pretrain/<method>-<hash>/``. The *run key* adds the task and the preset's eval
-limits; its hash names the record ``<paths.results>/<preset>/<task>/<method>-<hash>.json``.
+limits (and the generator, for a task that reads it: ``Task.uses_generator``); its hash names the record
+``<paths.results>/<preset>/<task>/<method>-<hash>.json``.
 
 An anchor (a method that does not train and declares ``shaped_by``: raw pixels, the random-init backbone)
 has no pretraining: its key (``anchor_key``, in place of the pretraining key) holds only what shapes its
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.artifacts import artifact_dir, config_hash
 from benchmark.orchestration.resources import pretraining_processes
 from benchmark.pretraining.distributed import objective_key
-from benchmark.registry import METHODS
+from benchmark.registry import METHODS, TASKS
 from benchmark.reporting.records import record_path
 
 DATA_LOCATION_KEYS = ("root", "cache_dir", "download")  # where data lives does not change results
@@ -105,8 +106,11 @@ def pretraining_hash(cfg: dict) -> str:
 
 
 def run_key(cfg: dict) -> dict:
-    return {"pretraining": pretraining_key(cfg, METHODS.get(cfg["method"]["name"])),
-            "task": _without_neutral(cfg["task"], NEUTRAL_DEFAULTS["task"]), "eval": cfg["eval"]}
+    key = {"pretraining": pretraining_key(cfg, METHODS.get(cfg["method"]["name"])),
+           "task": _without_neutral(cfg["task"], NEUTRAL_DEFAULTS["task"]), "eval": cfg["eval"]}
+    if TASKS.get(cfg["task"]["name"]).uses_generator:  # the task reads the generator whatever the method does
+        key["task_generator"] = cfg["generator"]
+    return key
 
 
 def run_hash(cfg: dict) -> str:

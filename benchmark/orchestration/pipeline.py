@@ -101,13 +101,17 @@ def build(cfg: dict, timings: dict, check_task: bool = True) -> Built:
                            image_channels=real_train.channels, image_size=image_size)
     if check_task:
         task.check_data(task_ctx)  # the evaluation data too, before any pretraining
-    generator = None
-    if "generator" in method_cls.consumed_sources(method_cfg):
+    generator = None  # the one the method learns from
+    method_uses_generator = "generator" in method_cls.consumed_sources(method_cfg)
+    if method_uses_generator or task.uses_generator:
         t = time.time()
-        generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
+        built_generator = build_generator(cfg["generator"], cfg["data"], cfg["paths"]["artifacts"], device)
         timings["gan"] = time.time() - t
-        timings["gan_reused"] = generator.reused
-        check_generator_matches_data(generator, real_train, cfg)
+        timings["gan_reused"] = built_generator.reused
+        check_generator_matches_data(built_generator, real_train, cfg)
+        generator = built_generator if method_uses_generator else None
+        if task.uses_generator:
+            task_ctx.generator = built_generator
 
     torch.manual_seed(cfg["seed"])
     backbone = build_backbone(cfg["backbone"], real_train.channels)

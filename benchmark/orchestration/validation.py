@@ -82,6 +82,7 @@ def core_options() -> dict[str, Option]:
         "quality.default_measure": Option(str, choices=QUALITY_MEASURES),
         "analysis.name": Option(str, nullable=True, choices=ANALYSES), "analysis.samples": Option(int, low=40),
         "analysis.batch_size": positive, "analysis.labels": Option(str, choices=LABEL_SOURCES),
+        "analysis.classifier_checkpoint": Option(str, nullable=True),
         "quality.samples": Option(int, low=2), "quality.real_samples": Option(int, nullable=True, low=2),
         "quality.batch_size": positive, "quality.inception_weights": Option(str, nullable=True),
         "quality.classifier": Option(dict),
@@ -148,6 +149,13 @@ def core_problems(cfg: dict) -> list[tuple[str, str]]:
         for name in sorted(set(classifier) - valid):
             problems.append((f"quality.classifier.{name}", f"unknown option of the reference classifier's training; "
                                                            f"valid: {', '.join(sorted(valid))}"))
+    analysis = cfg.get("analysis") or {}
+    checkpoint = analysis.get("classifier_checkpoint")
+    if isinstance(checkpoint, str) and not Path(checkpoint).expanduser().is_file():
+        problems.append(("analysis.classifier_checkpoint", f"{checkpoint!r}: no such file"))
+    if analysis.get("name") and analysis.get("labels") == "checkpoint" and checkpoint is None:
+        problems.append(("analysis.classifier_checkpoint", "null, but analysis.labels=checkpoint needs it: the "
+                                                           "WRN-28-2 CIFAR-10 classifier checkpoint file"))
     kernel = (cfg.get("augment") or {}).get("blur_kernel")
     if is_instance(kernel, int) and kernel % 2 == 0:
         problems.append(("augment.blur_kernel", f"{kernel} is even; must be an odd size (e.g. {kernel + 1})"))

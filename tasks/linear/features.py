@@ -53,6 +53,23 @@ def extract_features(backbone: nn.Module, dataset, device: torch.device, batch_s
 
 
 @torch.no_grad()
+def features_of_batches(backbone: nn.Module, batches, device: torch.device, total: Optional[int] = None,
+                        desc: str = "features") -> torch.Tensor:
+    """Features (N, D) float32 on CPU of an iterable of image batches (float in [-1, 1], (B, C, H, W)), e.g.
+    generated images, or a real set read by ``benchmark.quality.frechet.dataset_batches``. ``total``: how many
+    images the batches hold, for the progress bar."""
+    was_training = backbone.training
+    memory_format = _prepare(backbone, device)
+    feats = []
+    with tqdm(total=total, desc=desc, unit="img", mininterval=2, leave=False) as bar:
+        for images in batches:
+            feats.append(_forward(backbone, images, device, memory_format))
+            bar.update(len(images))
+    backbone.train(was_training)
+    return torch.cat(feats)
+
+
+@torch.no_grad()
 def extract_evaluation_features(backbone: nn.Module, dataset, device: torch.device, batch_size: int = 256,
                                 num_workers: Optional[int] = None, desc: str = "features") -> torch.Tensor:
     """Features (N, D) float32 on CPU of an evaluation set (items decoded and transformed by workers)."""

@@ -52,8 +52,8 @@ def test_every_row_is_a_valid_run_of_its_board(row):
             paper = at_scale["board"]["paper_metrics"]
             assert list(paper) == board["metrics"][cfg["task"]["name"]]
             assert all(isinstance(v, float) for v in paper.values())
-    else:
-        assert isinstance(board["paper"], float)
+    else:  # a row the poster's table lacks has no number, and its board says so
+        assert isinstance(board["paper"], float) or (board["paper"] is None and row in board["rows_beyond_paper"])
     method_config(cfg, METHODS.get(cfg["method"]["name"]))  # every option is one the method has
 
 
